@@ -1,0 +1,85 @@
+"""Plugin activation: the ``setuptools.finalize_distribution_options`` entry point.
+
+Runs inside ``Distribution.__init__`` (three times per pip build), before pyproject.toml
+is applied, so it reads the table itself and stays cheap. When enabled it wraps the
+instance's ``get_command_class``: every command lookup passes through it after all
+config (setup.py, setup.cfg, ``[tool.setuptools] cmdclass``) is applied, so the project's
+own build_ext gets the behaviour by subclassing, and nothing is touched when disabled.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Callable, Dict, Tuple
+
+from .config import Config, ConfigError, load_config
+from .hostplatform import unsupported_reason
+
+log = logging.getLogger("setuptools_nolibpython")
+
+_force_enable = False
+_said_platform = False
+_subclasses: Dict[Tuple[type, type], type] = {}
+
+
+def force_enable() -> None:
+    """Turn the plugin on for this process (``setuptools_nolibpython.build_meta``)."""
+    global _force_enable
+    _force_enable = True
+
+
+def effective_config(project_dir: Path) -> Config:
+    return load_config(project_dir, force_enable=_force_enable)
+
+
+def platform_allows() -> bool:
+    """False (and say why, once per process) where the rule does not hold."""
+    global _said_platform
+    reason = unsupported_reason()
+    if reason is None:
+        return True
+    if not _said_platform:
+        log.info("setuptools-nolibpython: changing nothing: %s", reason)
+        _said_platform = True
+    return False
+
+
+def with_mixin(cls: type, mixin: type) -> type:
+    """``cls`` with ``mixin`` in front; cached so repeated lookups give one class."""
+    if issubclass(cls, mixin):
+        return cls
+    key = (mixin, cls)
+    if key not in _subclasses:
+        _subclasses[key] = type(cls.__name__, (mixin, cls), {"__module__": cls.__module__})
+    return _subclasses[key]
+
+
+def finalize_distribution_options(dist: Any) -> None:
+    """Entry point: read the config; when enabled, route build_ext and bdist_wheel."""
+    try:
+        config = effective_config(Path.cwd())
+    except ConfigError as exc:
+        from distutils.errors import DistutilsSetupError
+
+        raise DistutilsSetupError(f"setuptools-nolibpython: {exc}") from None
+    if not config.enable or not platform_allows():
+        return
+    from .commands import BdistWheelMixin, BuildExtMixin
+
+    dist._nolibpython_config = config
+    dist._nolibpython_wheel_check = True
+    original: Callable[[str], type] = dist.get_command_class
+
+    def get_command_class(command: str) -> type:
+        cls = original(command)
+        if command == "build_ext":
+            return with_mixin(cls, BuildExtMixin)
+        if command == "bdist_wheel":
+            return with_mixin(cls, BdistWheelMixin)
+        return cls
+
+    dist.get_command_class = get_command_class
+
+
+finalize_distribution_options.order = 100  # type: ignore[attr-defined]

@@ -1,0 +1,156 @@
+"""The setuptools glue: mixins for build_ext and bdist_wheel, and an explicit build_ext.
+
+Mixins inherit ``object`` so that C3 keeps a project's own build_ext (Cython's,
+pybind11's, one from setup.cfg) in the chain (setuptools-scm PR 1531). All decisions are
+made by the core modules; this file only finds the arguments and the files.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, List, Sequence, Tuple
+
+from distutils.errors import DistutilsError
+
+from setuptools.command.build_ext import build_ext as _setuptools_build_ext
+
+from . import linkflags, policy
+from .activation import effective_config, platform_allows
+from .config import Config, ConfigError
+from .elf import ElfReadError, read_elf
+from .enforce import ViolationError, apply_fixes, enforce
+from .linkflags import Change
+from .scan import is_elf_file, iter_tree_files
+from .sources import FileSource
+
+log = logging.getLogger("setuptools_nolibpython")
+
+
+class NoLibpythonError(DistutilsError):
+    """Shown by setuptools as ``error: ...`` with exit status 1."""
+
+
+def _config(cmd: Any) -> Config:
+    cfg = getattr(cmd.distribution, "_nolibpython_config", None)
+    if cfg is None:  # the explicit cmdclass form: opting in is the class itself
+        try:
+            cfg = effective_config(Path.cwd())
+        except ConfigError as exc:
+            raise NoLibpythonError(f"setuptools-nolibpython: {exc}") from None
+        if os.environ.get("SETUPTOOLS_NOLIBPYTHON", "").strip() != "0":
+            from dataclasses import replace
+
+            cfg = replace(cfg, enable=True)
+        cmd.distribution._nolibpython_config = cfg
+    return cfg
+
+
+def _log_changes(subject: str, what: str, changes: Sequence[Change]) -> None:
+    for change in changes:
+        log.info("setuptools-nolibpython: %s: %s from %s", subject, change.describe(), what)
+
+
+def _needs_libpython(path: str) -> bool:
+    try:
+        with FileSource(path) as src:
+            return bool(policy.libpython_needed(read_elf(src)))
+    except (ElfReadError, OSError):
+        return False
+
+
+class BuildExtMixin:
+    """Sanitise every extension link, then fix and verify what was built."""
+
+    def build_extensions(self) -> None:
+        cmd: Any = self
+        config = _config(cmd)
+        if not config.enable or not platform_allows():
+            super().build_extensions()  # type: ignore[misc]
+            return
+        self._nolibpython_sanitize()
+        super().build_extensions()  # type: ignore[misc]
+        self._nolibpython_after(config)
+
+    def _nolibpython_sanitize(self) -> None:
+        # Done once, before any (possibly parallel) build_extension: every list is
+        # replaced by a new one, nothing is edited in place or restored later.
+        cmd: Any = self
+        for compiler in {id(c): c for c in (cmd.compiler, getattr(cmd, "shlib_compiler", None)) if c}.values():
+            for attr in ("linker_so", "linker_so_cxx"):
+                current = getattr(compiler, attr, None)
+                if isinstance(current, list):
+                    new, changes = linkflags.filter_link_args(current)
+                    setattr(compiler, attr, new)
+                    _log_changes("linker command", f"{attr} (LDSHARED/LDFLAGS)", changes)
+            libs, changes = linkflags.filter_libraries(getattr(compiler, "libraries", []) or [])
+            compiler.libraries = libs
+            _log_changes("build_ext", "libraries", changes)
+            objs, changes = linkflags.filter_objects(getattr(compiler, "objects", []) or [])
+            compiler.objects = objs
+            _log_changes("build_ext", "link_objects", changes)
+        for ext in cmd.extensions:
+            libs, c1 = linkflags.filter_libraries(ext.libraries or [])
+            args, c2 = linkflags.filter_link_args(ext.extra_link_args or [])
+            objs, c3 = linkflags.filter_objects(ext.extra_objects or [])
+            ext.libraries, ext.extra_objects = libs, objs
+            ext.extra_link_args = linkflags.with_allow_undefined(args)
+            _log_changes(ext.name, "libraries", c1)
+            _log_changes(ext.name, "extra_link_args", c2)
+            _log_changes(ext.name, "extra_objects", c3)
+            out = cmd.get_ext_fullpath(ext.name)
+            if os.path.exists(out) and _needs_libpython(out):
+                log.info("setuptools-nolibpython: %s: %s needs libpython; relinking it", ext.name, out)
+                os.remove(out)
+
+    def _outputs(self) -> List[Tuple[str, str]]:
+        cmd: Any = self
+        out = []
+        for ext in cmd.extensions:
+            path = cmd.get_ext_fullpath(ext.name)
+            if os.path.exists(path):
+                rel = cmd.get_ext_filename(cmd.get_ext_fullname(ext.name)).replace(os.sep, "/")
+                out.append((rel, path))
+        return out
+
+    def _nolibpython_after(self, config: Config) -> None:
+        cmd: Any = self
+        files = self._outputs()
+        # Under bdist_wheel with the plugin active, the whole wheel tree is verified
+        # there; here only the outputs are fixed, so each problem is reported once.
+        wheel_checks = getattr(cmd.distribution, "_nolibpython_wheel_check", False) and (
+            "bdist_wheel" in (cmd.distribution.commands or [])
+        )
+        if wheel_checks:
+            # bdist_wheel verifies the whole wheel tree; here only fix the outputs.
+            for line in apply_fixes(files, config):
+                log.info("setuptools-nolibpython: %s", line)
+            return
+        try:
+            enforce(files, config, "build_ext outputs")
+        except ViolationError as exc:
+            raise NoLibpythonError(str(exc)) from None
+
+
+class BdistWheelMixin:
+    """Fix and verify every ELF file in the wheel tree after it is complete, before zipping."""
+
+    def write_wheelfile(self, *args: Any, **kwargs: Any) -> None:
+        super().write_wheelfile(*args, **kwargs)  # type: ignore[misc]
+        cmd: Any = self
+        if "editable_wheel" in (cmd.distribution.commands or []):
+            return  # PEP 660: nothing is built yet; build_ext verifies its own outputs
+        root = getattr(cmd, "bdist_dir", None)
+        if not root or not os.path.isdir(root) or not platform_allows():
+            return
+        config = _config(cmd)
+        files = [(rel, path) for rel, path in iter_tree_files(root) if is_elf_file(path)]
+        try:
+            enforce(files, config, "the wheel")
+        except ViolationError as exc:
+            raise NoLibpythonError(str(exc)) from None
+
+
+class build_ext(BuildExtMixin, _setuptools_build_ext):  # noqa: N801 - setuptools' name
+    """Explicit form: ``cmdclass={"build_ext": setuptools_nolibpython.build_ext}``."""

@@ -1,0 +1,137 @@
+"""``[tool.setuptools-nolibpython]``: read, validate, and decide whether the plugin is on.
+
+Validation is strict (unknown keys and wrong types are errors naming the key) but only
+when the table exists: a project that does not use the plugin never sees an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.9/3.10 only
+    import tomli as tomllib
+
+TABLE = "setuptools-nolibpython"
+ENV_VAR = "SETUPTOOLS_NOLIBPYTHON"
+
+ON_VIOLATION = ("error", "warn", "repair")
+CHECK_SYMBOLS = ("error", "warn", "off")
+
+
+class ConfigError(ValueError):
+    """A bad value in the table or the environment; the message names file and key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated settings; defaults are what a project gets with ``enable = true``."""
+
+    enable: bool = False
+    on_violation: str = "error"
+    strip_rpath: bool = True
+    allow: Tuple[str, ...] = ()
+    check_symbols: str = "error"
+    source: str = field(default="defaults", compare=False)
+
+
+def _expect(value: Any, kind: type, key: str, where: str, what: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(
+            f"{where}: [tool.{TABLE}] {key} must be {what}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def _choice(value: Any, key: str, where: str, choices: Tuple[str, ...]) -> str:
+    allowed = " or ".join(f'"{c}"' for c in choices)
+    _expect(value, str, key, where, f"a string ({allowed})")
+    if value not in choices:
+        raise ConfigError(f"{where}: [tool.{TABLE}] {key} must be {allowed}, got {value!r}")
+    return str(value)
+
+
+def parse_table(table: Mapping[str, Any], where: str) -> Config:
+    """Validate a ``[tool.setuptools-nolibpython]`` mapping into a Config."""
+    known = {"enable", "on-violation", "strip-rpath", "allow", "check-symbols"}
+    for key in table:
+        if key not in known:
+            hint = ""
+            alt = key.replace("_", "-")
+            if alt in known:
+                hint = f' (did you mean "{alt}"?)'
+            raise ConfigError(
+                f"{where}: unknown key {key!r} in [tool.{TABLE}]{hint}; "
+                f"known keys: {', '.join(sorted(known))}"
+            )
+    values: Dict[str, Any] = {}
+    if "enable" in table:
+        values["enable"] = _expect(table["enable"], bool, "enable", where, "true or false")
+    if "on-violation" in table:
+        values["on_violation"] = _choice(table["on-violation"], "on-violation", where, ON_VIOLATION)
+    if "strip-rpath" in table:
+        values["strip_rpath"] = _expect(table["strip-rpath"], bool, "strip-rpath", where, "true or false")
+    if "check-symbols" in table:
+        values["check_symbols"] = _choice(table["check-symbols"], "check-symbols", where, CHECK_SYMBOLS)
+    if "allow" in table:
+        allow = _expect(table["allow"], list, "allow", where, "a list of glob strings")
+        for item in allow:
+            _expect(item, str, "allow", where, "a list of glob strings")
+        values["allow"] = tuple(allow)
+    return Config(source=where, **values)
+
+
+def read_pyproject_table(path: Path) -> Optional[Mapping[str, Any]]:
+    """The plugin's table from a pyproject.toml, or None when file or table is absent."""
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    tool = data.get("tool", {})
+    table = tool.get(TABLE) if isinstance(tool, dict) else None
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool.{TABLE}] must be a table")
+    return table
+
+
+def env_override(environ: Mapping[str, str]) -> Optional[bool]:
+    """``SETUPTOOLS_NOLIBPYTHON=1|0`` forces the plugin on or off; unset means no say."""
+    raw = environ.get(ENV_VAR)
+    if raw is None or raw.strip() == "":
+        return None
+    val = raw.strip().lower()
+    if val in ("1", "true", "yes", "on"):
+        return True
+    if val in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"environment: {ENV_VAR}={raw!r} is not understood; use 1 (force on) or 0 (force off)")
+
+
+def load_config(
+    project_dir: Path,
+    environ: Optional[Mapping[str, str]] = None,
+    force_enable: bool = False,
+) -> Config:
+    """The effective config: environment beats an explicit opt-in, which beats the table."""
+    env = os.environ if environ is None else environ
+    pyproject = project_dir / "pyproject.toml"
+    table = read_pyproject_table(pyproject)
+    config = parse_table(table, str(pyproject)) if table is not None else Config()
+    forced = env_override(env)
+    enable = config.enable
+    if force_enable:
+        enable = True
+    if forced is not None:
+        enable = forced
+    return dataclasses.replace(config, enable=enable) if enable != config.enable else config

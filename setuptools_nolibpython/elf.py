@@ -1,0 +1,264 @@
+"""ELF inspection: what a file needs at load time, as plain data.
+
+Reads only what the dynamic loader reads (ELF header, program headers, PT_DYNAMIC and
+the strings it points to) through a ByteSource, parsing headers with pyelftools'
+structure definitions. Every failure on malformed input becomes ElfReadError with a
+one-line reason; no allocation is sized by an unchecked header field.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Dict, List, Optional, Tuple
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.structs import ELFStructs
+
+from .sources import ByteSource, SourceError
+
+ELF_MAGIC = b"\x7fELF"
+
+DT_NULL = 0
+DT_NEEDED = 1
+DT_STRTAB = 5
+DT_STRSZ = 10
+DT_SONAME = 14
+DT_RPATH = 15
+DT_RUNPATH = 29
+
+PT_LOAD = 1
+PT_DYNAMIC = 2
+PN_XNUM = 0xFFFF
+
+#: A dynamic section holds tens of entries; anything claiming more is not trusted.
+MAX_DYNAMIC_ENTRIES = 65536
+MAX_STRING = 64 * 1024
+
+
+class ElfReadError(Exception):
+    """A file that looks like ELF but cannot be read; ``str()`` is a one-line reason."""
+
+
+@dataclass(frozen=True)
+class DynamicEntry:
+    tag: int
+    value: int
+
+
+@dataclass(frozen=True)
+class Segment:
+    type: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+    flags: int
+
+
+@dataclass(frozen=True)
+class ElfInfo:
+    """Load-time facts of one ELF file. ``dynamic_offset`` None: not dynamically linked."""
+
+    elf_class: int
+    little_endian: bool
+    machine: str
+    file_type: str
+    segments: Tuple[Segment, ...]
+    dynamic_offset: Optional[int]
+    dynamic_slots: int
+    entry_size: int
+    entries: Tuple[DynamicEntry, ...]
+    strtab_offset: Optional[int]
+    strtab_size: int
+    needed: Tuple[str, ...]
+    rpath: Tuple[str, ...]
+    runpath: Tuple[str, ...]
+    soname: Optional[str]
+
+    @property
+    def is_dynamic(self) -> bool:
+        return self.dynamic_offset is not None
+
+    def vaddr_to_offset(self, vaddr: int) -> Optional[int]:
+        return vaddr_to_offset(self.segments, vaddr)
+
+
+def is_elf_header(head: bytes) -> bool:
+    return head[:4] == ELF_MAGIC
+
+
+@lru_cache(maxsize=None)
+def _structs(little_endian: bool, elf_class: int) -> ELFStructs:
+    s = ELFStructs(little_endian=little_endian, elfclass=elf_class)
+    s.create_basic_structs()
+    s.create_advanced_structs()  # machine-independent layouts; p_type names from the base enum
+    return s
+
+
+def _parse(struct_def: Any, data: bytes, what: str) -> Any:
+    try:
+        return struct_def.parse(data)
+    except Exception as exc:  # pyelftools' construct raises several types
+        raise ElfReadError(f"cannot parse {what}: {exc}") from None
+
+
+def vaddr_to_offset(segments: Tuple[Segment, ...], vaddr: int) -> Optional[int]:
+    """File offset of a virtual address, through the PT_LOAD segment that maps it."""
+    for seg in segments:
+        if seg.type == PT_LOAD and seg.vaddr <= vaddr < seg.vaddr + seg.filesz:
+            return vaddr - seg.vaddr + seg.offset
+    return None
+
+
+def _read(src: ByteSource, offset: int, length: int, what: str) -> bytes:
+    try:
+        return src.read(offset, length)
+    except SourceError as exc:
+        raise ElfReadError(f"{what}: {exc}") from None
+    except OSError as exc:
+        raise ElfReadError(f"{what}: {exc.strerror or exc}") from None
+
+
+def read_string(src: ByteSource, table_offset: int, table_size: int, index: int, what: str) -> str:
+    """NUL-terminated string ``index`` bytes into a string table, bounds-checked."""
+    if index < 0 or index >= table_size:
+        raise ElfReadError(f"{what} string offset {index:#x} is outside the string table (size {table_size:#x})")
+    start = table_offset + index
+    limit = min(table_size - index, MAX_STRING, max(src.size - start, 0))
+    got = b""
+    step = 128
+    while len(got) < limit:
+        chunk = _read(src, start + len(got), min(step, limit - len(got)), what)
+        nul = chunk.find(b"\0")
+        if nul >= 0:
+            return (got + chunk[:nul]).decode("utf-8", "surrogateescape")
+        got += chunk
+        step *= 4
+    raise ElfReadError(f"{what} string at {start:#x} is not NUL-terminated within the string table")
+
+
+def _elf_header(src: ByteSource) -> Tuple[ELFStructs, Any, bool, int]:
+    if src.size < 16:
+        raise ElfReadError(f"file is {src.size} bytes, too short for an ELF header")
+    ident = _read(src, 0, 16, "ELF header")
+    if ident[:4] != ELF_MAGIC:
+        raise ElfReadError("not an ELF file (bad magic)")
+    cls = {1: 32, 2: 64}.get(ident[4])
+    if cls is None:
+        raise ElfReadError(f"unknown ELF class {ident[4]}")
+    endian = {1: True, 2: False}.get(ident[5])
+    if endian is None:
+        raise ElfReadError(f"unknown ELF data encoding {ident[5]}")
+    structs = _structs(endian, cls)
+    size = structs.Elf_Ehdr.sizeof()
+    if src.size < size:
+        raise ElfReadError(f"file is {src.size} bytes, too short for a {cls}-bit ELF header")
+    try:
+        ehdr = _parse(structs.Elf_Ehdr, _read(src, 0, size, "ELF header"), "ELF header")
+    except ELFError as exc:
+        raise ElfReadError(str(exc)) from None
+    return structs, ehdr, endian, cls
+
+
+def _segments(src: ByteSource, structs: ELFStructs, ehdr: Any) -> Tuple[Segment, ...]:
+    phnum = int(ehdr["e_phnum"])
+    phoff = int(ehdr["e_phoff"])
+    if phnum == 0 or phoff == 0:
+        return ()
+    if phnum == PN_XNUM:
+        # The real count lives in section header 0's sh_info (PN_XNUM extension).
+        shoff = int(ehdr["e_shoff"])
+        shsize = structs.Elf_Shdr.sizeof()
+        if shoff == 0:
+            raise ElfReadError("e_phnum is PN_XNUM but there is no section header 0 holding the count")
+        sh0 = _parse(structs.Elf_Shdr, _read(src, shoff, shsize, "section header 0"), "section header 0")
+        phnum = int(sh0["sh_info"])
+    entsize = structs.Elf_Phdr.sizeof()
+    if int(ehdr["e_phentsize"]) != entsize:
+        raise ElfReadError(f"program header entry size {ehdr['e_phentsize']} is not {entsize}")
+    if phoff + phnum * entsize > src.size:
+        raise ElfReadError(
+            f"{phnum} program headers at {phoff:#x} run past the end of the file ({src.size:#x} bytes)"
+        )
+    table = _read(src, phoff, phnum * entsize, "program headers")
+    out: List[Segment] = []
+    for i in range(phnum):
+        ph = _parse(structs.Elf_Phdr, table[i * entsize : (i + 1) * entsize], f"program header {i}")
+        ptype = ph["p_type"]
+        out.append(
+            Segment(
+                type=_PT_NUMBERS.get(ptype, ptype) if isinstance(ptype, str) else int(ptype),
+                offset=int(ph["p_offset"]),
+                vaddr=int(ph["p_vaddr"]),
+                filesz=int(ph["p_filesz"]),
+                memsz=int(ph["p_memsz"]),
+                flags=int(ph["p_flags"]),
+            )
+        )
+    return tuple(out)
+
+
+def _pt_numbers() -> Dict[str, int]:
+    from elftools.elf.enums import ENUM_P_TYPE_BASE
+
+    return {k: v for k, v in ENUM_P_TYPE_BASE.items() if isinstance(v, int)}
+
+
+_PT_NUMBERS = _pt_numbers()
+
+
+def read_elf(src: ByteSource) -> ElfInfo:
+    """The load-time facts of ``src``; raises ElfReadError with a one-line reason."""
+    structs, ehdr, little, cls = _elf_header(src)
+    segments = _segments(src, structs, ehdr)
+    machine = str(ehdr["e_machine"])
+    ftype = str(ehdr["e_type"])
+    dyn = next((s for s in segments if s.type == PT_DYNAMIC), None)
+    entry_size = 16 if cls == 64 else 8
+    if dyn is None:
+        return ElfInfo(cls, little, machine, ftype, segments, None, 0, entry_size, (), None, 0, (), (), (), None)
+    if dyn.offset >= src.size or dyn.filesz == 0:
+        raise ElfReadError(
+            f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) lies past the end of the file ({src.size:#x} bytes)"
+        )
+    slots = min(dyn.filesz // entry_size, MAX_DYNAMIC_ENTRIES)
+    if dyn.offset + slots * entry_size > src.size:
+        raise ElfReadError(
+            f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) runs past the end of the file ({src.size:#x} bytes)"
+        )
+    raw = _read(src, dyn.offset, slots * entry_size, "dynamic section")
+    fmt = ("<" if little else ">") + ("qQ" if cls == 64 else "iI")
+    entries: List[DynamicEntry] = []
+    for tag, value in struct.iter_unpack(fmt, raw):
+        if tag == DT_NULL:
+            break
+        entries.append(DynamicEntry(tag, value))
+    strtab_vaddr = next((e.value for e in entries if e.tag == DT_STRTAB), None)
+    strsz = next((e.value for e in entries if e.tag == DT_STRSZ), 0)
+    wants_strings = any(e.tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH, DT_SONAME) for e in entries)
+    strtab_off: Optional[int] = None
+    if strtab_vaddr is not None:
+        strtab_off = vaddr_to_offset(segments, strtab_vaddr)
+        if strtab_off is None and wants_strings:
+            raise ElfReadError(f"DT_STRTAB address {strtab_vaddr:#x} is not inside any loaded segment")
+    elif wants_strings:
+        raise ElfReadError("dynamic section has DT_NEEDED/RPATH entries but no DT_STRTAB")
+    if strtab_off is not None and wants_strings and strtab_off + strsz > src.size:
+        raise ElfReadError(
+            f"dynamic string table at {strtab_off:#x} (DT_STRSZ {strsz:#x}) runs past the end of the file ({src.size:#x} bytes)"
+        )
+
+    def text(entry: DynamicEntry, what: str) -> str:
+        assert strtab_off is not None
+        return read_string(src, strtab_off, strsz, entry.value, what)
+
+    needed = tuple(text(e, "DT_NEEDED") for e in entries if e.tag == DT_NEEDED)
+    rpath = tuple(p for e in entries if e.tag == DT_RPATH for p in text(e, "DT_RPATH").split(":") if p)
+    runpath = tuple(p for e in entries if e.tag == DT_RUNPATH for p in text(e, "DT_RUNPATH").split(":") if p)
+    soname = next((text(e, "DT_SONAME") for e in entries if e.tag == DT_SONAME), None)
+    return ElfInfo(
+        cls, little, machine, ftype, segments, dyn.offset, slots, entry_size, tuple(entries),
+        strtab_off, strsz, needed, rpath, runpath, soname,
+    )

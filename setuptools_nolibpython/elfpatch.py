@@ -1,0 +1,117 @@
+"""Repair: remove DT_NEEDED and RPATH/RUNPATH entries from an ELF file, in pure Python.
+
+The edit is what ``patchelf --remove-needed`` does: the dynamic entries after a removed
+one move up and the tail is filled with DT_NULL. No string moves, no section grows, so
+every byte outside the dynamic section (and the one RPATH string shortened in place)
+is left as it was. Planning is pure (ElfInfo in, byte patches out); applying writes a
+temporary file beside the target and renames it, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from typing import Collection, List, Sequence, Tuple
+
+from .elf import DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DynamicEntry, ElfInfo, read_string
+from .sources import ByteSource
+
+
+@dataclass(frozen=True)
+class Patch:
+    offset: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class EditPlan:
+    patches: Tuple[Patch, ...]
+    removed_needed: Tuple[str, ...]
+    removed_rpath: Tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.patches
+
+
+def plan_edit(
+    src: ByteSource,
+    info: ElfInfo,
+    drop_needed: Collection[str],
+    drop_rpath: Collection[str] = (),
+) -> EditPlan:
+    """Byte patches that remove the named DT_NEEDED entries and RPATH/RUNPATH dirs."""
+    if info.dynamic_offset is None or info.strtab_offset is None:
+        return EditPlan((), (), ())
+    strtab = info.strtab_offset
+    kept: List[DynamicEntry] = []
+    patches: List[Patch] = []
+    removed_needed: List[str] = []
+    removed_rpath: List[str] = []
+    for entry in info.entries:
+        if entry.tag == DT_NEEDED:
+            name = read_string(src, strtab, info.strtab_size, entry.value, "DT_NEEDED")
+            if name in drop_needed:
+                removed_needed.append(name)
+                continue
+        if entry.tag in (DT_RPATH, DT_RUNPATH) and drop_rpath:
+            old = read_string(src, strtab, info.strtab_size, entry.value, "RPATH")
+            parts = old.split(":")
+            keep = [p for p in parts if p not in drop_rpath]
+            if len(keep) != len(parts):
+                removed_rpath.extend(p for p in parts if p in drop_rpath and p)
+                new = ":".join(p for p in keep if p)
+                if not new:
+                    continue  # the whole entry goes
+                if old.endswith(":" + new):
+                    # Point at the tail: no byte of the string table changes.
+                    entry = DynamicEntry(entry.tag, entry.value + len(old) - len(new))
+                else:
+                    raw = new.encode("utf-8", "surrogateescape") + b"\0"
+                    patches.append(Patch(strtab + entry.value, raw))
+        kept.append(entry)
+    if len(kept) == len(info.entries) and not patches:
+        return EditPlan((), (), ())
+    fmt = ("<" if info.little_endian else ">") + ("qQ" if info.elf_class == 64 else "iI")
+    # Rewrite the used entries plus the original terminator; later slots are untouched.
+    count = len(info.entries) + 1
+    table = b"".join(struct.pack(fmt, e.tag, e.value) for e in kept)
+    table += struct.pack(fmt, DT_NULL, 0) * (count - len(kept))
+    patches.insert(0, Patch(info.dynamic_offset, table))
+    return EditPlan(tuple(patches), tuple(removed_needed), tuple(removed_rpath))
+
+
+def apply_patches(data: bytearray, patches: Sequence[Patch]) -> None:
+    for p in patches:
+        data[p.offset : p.offset + len(p.data)] = p.data
+
+
+def write_atomically(path: str, data: bytes, mode: int) -> None:
+    """Replace ``path`` with ``data``: temp file in the same dir, fsync, rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".nolibpython-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def patch_file(path: str, plan: EditPlan) -> None:
+    """Apply ``plan`` to the file at ``path`` atomically, keeping its mode."""
+    if plan.empty:
+        return
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    apply_patches(data, plan.patches)
+    write_atomically(path, bytes(data), os.stat(path).st_mode & 0o7777)

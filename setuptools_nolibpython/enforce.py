@@ -1,0 +1,113 @@
+"""The in-build step: fix what config allows, verify everything, decide pass or fail.
+
+Independent of setuptools: the glue hands it files and a Config and turns
+ViolationError into a build error. Fixes (strip-rpath, on-violation = "repair") are
+applied first, then the files are verified again, so the verdict is on what ships.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable, List, Sequence, Tuple
+
+from . import policy
+from .config import Config
+from .elf import ElfReadError, read_elf
+from .elfpatch import patch_file, plan_edit
+from .report import problem_lines, summary
+from .scan import (
+    ScanOptions,
+    ScanReport,
+    current_interpreter_libdirs,
+    dir_has_libpython,
+    is_allowed,
+    is_elf_file,
+    scan_paths,
+)
+from .sources import FileSource
+
+log = logging.getLogger("setuptools_nolibpython")
+
+CheckFactory = Callable[[Config], Tuple[object, ...]]
+
+
+class ViolationError(Exception):
+    """The build must fail; the message lists each file, what is wrong and the fix."""
+
+
+def _symbol_checks(config: Config) -> Tuple[object, ...]:
+    """Whole-wheel checks enabled by config (symbol checks live in their own module)."""
+    if config.check_symbols == "off":
+        return ()
+    try:
+        from .symbols import SymbolCheck
+    except ImportError:  # pragma: no cover - module not present in this build
+        return ()
+    return (SymbolCheck(severity=config.check_symbols),)
+
+
+def options_for(config: Config) -> ScanOptions:
+    return ScanOptions(
+        allow=config.allow,
+        interpreter_libdirs=current_interpreter_libdirs(),
+        checks=_symbol_checks(config),
+    )
+
+
+def apply_fixes(files: Sequence[Tuple[str, str]], config: Config) -> List[str]:
+    """Strip build-machine RPATHs and (in repair mode) libpython entries, in place.
+
+    Returns one log line per fix. Allowed files keep their libpython.
+    """
+    libdirs = current_interpreter_libdirs()
+    done: List[str] = []
+    for rel, path in files:
+        if not is_elf_file(path):
+            continue
+        try:
+            with FileSource(path) as src:
+                info = read_elf(src)
+                drop_needed = set()
+                if config.on_violation == "repair" and not is_allowed(rel, config.allow):
+                    drop_needed = set(policy.libpython_needed(info))
+                drop_rpath = set()
+                if config.strip_rpath:
+                    drop_rpath = set(
+                        policy.removable_rpath_entries(info, libdirs, dir_has_libpython, _exists)
+                    )
+                plan = plan_edit(src, info, drop_needed, drop_rpath)
+        except (ElfReadError, OSError):
+            continue  # the verification that follows reports it
+        if plan.empty:
+            continue
+        patch_file(path, plan)
+        for name in plan.removed_needed:
+            done.append(f"{rel}: repaired: removed DT_NEEDED {name}")
+        for entry in plan.removed_rpath:
+            done.append(f"{rel}: removed RPATH/RUNPATH entry {entry} (build interpreter's lib dir)")
+    return done
+
+
+def _exists(p: str) -> bool:
+    return os.path.exists(p)
+
+
+def enforce(files: Sequence[Tuple[str, str]], config: Config, where: str) -> ScanReport:
+    """Fix, verify, log; raise ViolationError when on-violation = "error" and a file fails."""
+    for line in apply_fixes(files, config):
+        log.info("setuptools-nolibpython: %s", line)
+    report = scan_paths(where, files, options_for(config))
+    lines = [line for r in report.files for line in problem_lines(r)]
+    if report.failed:
+        text = "\n".join(["setuptools-nolibpython: " + summary(report)] + ["  " + ln for ln in lines])
+        if config.on_violation == "warn":
+            log.warning("%s", text)
+            return report
+        raise ViolationError(
+            text + "\n  (set on-violation = \"repair\" in [tool.setuptools-nolibpython] to fix such files automatically)"
+        )
+    for ln in lines:
+        log.warning("setuptools-nolibpython: %s", ln)
+    log.info("setuptools-nolibpython: %s", summary(report))
+    return report

@@ -1,0 +1,119 @@
+"""Verdicts: what in an ElfInfo breaks the no-libpython rule, and how to fix it.
+
+Pure functions over ElfInfo; anything that needs the file system comes in as a callable
+so that the plugin (build machine) and the CLI (any wheel) share one policy.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterable, List, Tuple
+
+from .elf import ElfInfo
+from .names import is_libpython_filename
+
+ERROR = "error"
+WARNING = "warning"
+
+NEEDS_LIBPYTHON = "needs-libpython"
+PYTHON_RPATH = "python-rpath"
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding: ``code`` for machines, ``message`` and ``fix`` for people."""
+
+    code: str
+    severity: str
+    message: str
+    fix: str
+    detail: str = ""  # the offending value: a DT_NEEDED name, an RPATH entry, a symbol
+
+
+FIX_LIBPYTHON = (
+    "do not link libpython: remove it from libraries=, extra_link_args, extra_objects or LDFLAGS "
+    "(builds with setuptools-nolibpython enabled strip it), or run "
+    "'nolibpython repair' on the wheel; if the file embeds Python on purpose, list it in allow"
+)
+
+
+def libpython_needed(info: ElfInfo) -> Tuple[str, ...]:
+    """The DT_NEEDED entries that name a CPython runtime library."""
+    return tuple(n for n in info.needed if is_libpython_filename(n))
+
+
+_PYTHON_LIBDIR_PATTERNS = (
+    re.compile(r"/\.?pyenv/versions/[^/]+/lib/?$"),
+    re.compile(r"^/opt/python/[^/]+/lib/?$"),  # manylinux images
+    re.compile(r"/lib/python[23]\.\d+[a-z]*/config-[^/]+/?$"),
+    re.compile(r"/(?:python|Python|cpython)-?[23]\.\d+[^/]*/lib/?$"),
+)
+
+
+def is_python_libdir(
+    path: str,
+    interpreter_libdirs: Iterable[str] = (),
+    dir_has_libpython: Callable[[str], bool] = lambda _d: False,
+) -> bool:
+    """Does an RPATH/RUNPATH entry point at a Python installation's lib dir?
+
+    True for the given interpreters' LIBDIRs, a directory that holds a libpython, or a
+    well-known layout (pyenv, manylinux /opt/python, config-X.Y dirs). ``$ORIGIN`` paths
+    are the module's own and never count.
+    """
+    if "$ORIGIN" in path or "${ORIGIN}" in path or not path.startswith("/"):
+        return False
+    norm = os.path.normpath(path)
+    if norm in {os.path.normpath(d) for d in interpreter_libdirs}:
+        return True
+    if any(p.search(norm) for p in _PYTHON_LIBDIR_PATTERNS):
+        return True
+    return dir_has_libpython(norm)
+
+
+def removable_rpath_entries(
+    info: ElfInfo,
+    interpreter_libdirs: Iterable[str] = (),
+    dir_has_libpython: Callable[[str], bool] = lambda _d: False,
+    lib_exists: Callable[[str], bool] = lambda _p: False,
+) -> Tuple[str, ...]:
+    """RPATH/RUNPATH entries that only served libpython and leak the build machine's paths.
+
+    An entry stays if any library the file still needs (libpython aside) lives there:
+    on conda-style prefixes the lib dir also serves libssl, libz and friends.
+    """
+    libdirs = tuple(interpreter_libdirs)
+    others = [n for n in info.needed if not is_libpython_filename(n) and "/" not in n]
+    out: List[str] = []
+    for entry in info.rpath + info.runpath:
+        if entry in out or not is_python_libdir(entry, libdirs, dir_has_libpython):
+            continue
+        if any(lib_exists(os.path.join(entry, n)) for n in others):
+            continue
+        out.append(entry)
+    return tuple(out)
+
+
+def libpython_problems(info: ElfInfo) -> List[Problem]:
+    return [
+        Problem(NEEDS_LIBPYTHON, ERROR, f"needs {name} (DT_NEEDED)", FIX_LIBPYTHON, name)
+        for name in libpython_needed(info)
+    ]
+
+
+def rpath_problems(info: ElfInfo, removable: Iterable[str]) -> List[Problem]:
+    kind = "RUNPATH" if info.runpath else "RPATH"
+    return [
+        Problem(
+            PYTHON_RPATH,
+            WARNING,
+            f"{kind} entry {entry} points at a Python installation's lib dir",
+            "it only served libpython and leaks the build machine's paths: set strip-rpath = true "
+            "(the default) or run 'nolibpython repair'",
+            entry,
+        )
+        for entry in removable
+    ]

@@ -1,0 +1,208 @@
+"""Find every ELF file in a tree or a wheel, read it, and collect verdicts.
+
+The plugin (a build tree before the wheel is zipped) and the CLI (a wheel, a tree, a
+single file) share this code. ELF files are found by their magic, not their names.
+Whole-wheel checks (symbol resolution needs every bundled library) plug in through
+WheelCheck: ``collect`` sees each file while it is open, ``finish`` sees them all.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+import sysconfig
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple
+
+from . import policy
+from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_elf
+from .names import is_libpython_filename
+from .policy import ERROR, Problem
+from .sources import ByteSource, FileSource, SourceError, ZipMemberSource
+
+
+class WheelCheck(Protocol):
+    """A check that needs more than one file at a time (see module docstring)."""
+
+    def collect(self, path: str, src: ByteSource, info: ElfInfo) -> None: ...
+
+    def finish(self) -> Mapping[str, Sequence[Problem]]: ...
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    allow: Tuple[str, ...] = ()
+    interpreter_libdirs: Tuple[str, ...] = ()
+    check_rpath: bool = True
+    checks: Tuple[Any, ...] = ()  # WheelCheck instances, fresh per scan
+
+
+@dataclass(frozen=True)
+class FileResult:
+    path: str
+    info: Optional[ElfInfo]
+    problems: Tuple[Problem, ...]
+    allowed: bool = False
+
+    @property
+    def verdict(self) -> str:
+        if self.info is None:
+            return "unreadable"
+        if any(p.severity == ERROR for p in self.problems):
+            return "allowed" if self.allowed else "violation"
+        return "clean"
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict in ("violation", "unreadable")
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    target: str
+    files: Tuple[FileResult, ...]
+    errors: Tuple[str, ...] = field(default=())  # problems of the container itself
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.errors) or any(f.failed for f in self.files)
+
+    @property
+    def failures(self) -> Tuple[FileResult, ...]:
+        return tuple(f for f in self.files if f.failed)
+
+
+def current_interpreter_libdirs() -> Tuple[str, ...]:
+    """The running interpreter's LIBDIR (and its real path): where libpython lives."""
+    out: List[str] = []
+    for var in ("LIBDIR", "LIBPL"):
+        d = sysconfig.get_config_var(var)
+        if isinstance(d, str) and d:
+            for p in (os.path.normpath(d), os.path.realpath(d)):
+                if p not in out:
+                    out.append(p)
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def dir_has_libpython(path: str) -> bool:
+    try:
+        return any(is_libpython_filename(n) for n in os.listdir(path))
+    except OSError:
+        return False
+
+
+def is_allowed(path: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+
+
+def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
+    try:
+        info = read_elf(src)
+    except ElfReadError as exc:
+        return FileResult(path, None, (_unreadable(exc),))
+    problems: List[Problem] = policy.libpython_problems(info)
+    if options.check_rpath:
+        drop = policy.removable_rpath_entries(
+            info, options.interpreter_libdirs, dir_has_libpython, os.path.exists
+        )
+        problems += policy.rpath_problems(info, drop)
+    for check in options.checks:
+        try:
+            check.collect(path, src, info)
+        except ElfReadError as exc:
+            problems.append(_unreadable(exc))
+            return FileResult(path, None, tuple(problems))
+    return FileResult(path, info, tuple(problems), is_allowed(path, options.allow))
+
+
+def _unreadable(exc: BaseException) -> Problem:
+    return Problem(
+        policy.UNREADABLE,
+        ERROR,
+        f"cannot be read as ELF: {exc}",
+        "rebuild the file or remove it from the package; a file that cannot be verified is not shipped",
+    )
+
+
+def _finish(target: str, results: List[FileResult], options: ScanOptions, errors: Sequence[str] = ()) -> ScanReport:
+    extra: Dict[str, List[Problem]] = {}
+    for check in options.checks:
+        for path, probs in check.finish().items():
+            extra.setdefault(path, []).extend(probs)
+    if extra:
+        results = [
+            FileResult(r.path, r.info, r.problems + tuple(extra.get(r.path, ())), r.allowed) if r.info else r
+            for r in results
+        ]
+    return ScanReport(target, tuple(results), tuple(errors))
+
+
+def iter_tree_files(root: str) -> Iterator[Tuple[str, str]]:
+    """(relative posix path, absolute path) of regular files under root, sorted, no symlinks."""
+    stack = [root]
+    found: List[Tuple[str, str]] = []
+    while stack:
+        d = stack.pop()
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+            elif e.is_file(follow_symlinks=False):
+                found.append((os.path.relpath(e.path, root).replace(os.sep, "/"), e.path))
+    yield from sorted(found)
+
+
+def is_elf_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(4) == ELF_MAGIC
+    except OSError:
+        return False
+
+
+def scan_file(path: str, options: ScanOptions, relpath: Optional[str] = None) -> FileResult:
+    try:
+        with FileSource(path) as src:
+            return _judge(relpath or path, src, options)
+    except OSError as exc:
+        return FileResult(relpath or path, None, (_unreadable(OSError(exc.strerror or str(exc))),))
+
+
+def scan_paths(target: str, files: Sequence[Tuple[str, str]], options: ScanOptions) -> ScanReport:
+    """Scan (relative name, absolute path) pairs; non-ELF files are passed over."""
+    results = [scan_file(abspath, options, rel) for rel, abspath in files if is_elf_file(abspath)]
+    return _finish(target, results, options)
+
+
+def scan_tree(root: str, options: ScanOptions) -> ScanReport:
+    return scan_paths(root, list(iter_tree_files(root)), options)
+
+
+def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
+    """Scan a wheel in place, streaming each member; nothing is extracted to disk."""
+    results: List[FileResult] = []
+    try:
+        zf = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        return ScanReport(path, (), (f"not a readable wheel (zip): {exc}",))
+    with zf:
+        members = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.header_offset)
+        for info in members:
+            if info.file_size < 4 or stat.S_ISLNK(info.external_attr >> 16):
+                continue
+            try:
+                with ZipMemberSource(zf, info) as src:
+                    if src.read(0, 4) != ELF_MAGIC:
+                        continue
+                    results.append(_judge(info.filename, src, options))
+            except (SourceError, OSError, zipfile.BadZipFile, zlib.error, ValueError, EOFError) as exc:
+                results.append(FileResult(info.filename, None, (_unreadable(exc),)))
+    return _finish(path, results, options)
