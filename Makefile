@@ -21,6 +21,24 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
+# The compatibility matrix alone (tests/test_matrix_*.py), then docs/compatibility.md
+# (the pytest session hook regenerates it too; running the script again shows its summary).
+compat: setup
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests/test_matrix_*.py
+	$(BIN)/python scripts/gen_compat.py
+
+# Speed and memory against the inflate-only floor, auditwheel and readelf; writes
+# docs/performance.md (benchmarks/run.py; ~15 minutes with the torch wheel).
+bench: setup
+	$(BIN)/python -m benchmarks
+
+# Fuzz the ELF reader and the whole check/repair path (fuzz/fuzz_check.py; atheris when
+# installed, else a mutation engine). Findings land in .cache/fuzz/{crashes,slow}, totals
+# in .cache/fuzz/stats.json. `make test` runs a 30-second smoke of the same harness.
+FUZZ_SECONDS ?= 300
+fuzz: setup
+	$(BIN)/python fuzz/fuzz_check.py --seconds $(FUZZ_SECONDS) --workdir .cache/fuzz
+
 lint: setup
 	$(BIN)/ruff check setuptools_nolibpython
 	$(BIN)/mypy

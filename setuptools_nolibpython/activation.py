@@ -65,17 +65,22 @@ def finalize_distribution_options(dist: Any) -> None:
         raise DistutilsSetupError(f"setuptools-nolibpython: {exc}") from None
     if not config.enable or not platform_allows():
         return
-    from .commands import BdistWheelMixin, BuildExtMixin
-
     dist._nolibpython_config = config
     dist._nolibpython_wheel_check = True
     original: Callable[[str], type] = dist.get_command_class
 
     def get_command_class(command: str) -> type:
         cls = original(command)
+        # .commands is imported only when a build command is looked up: it imports
+        # setuptools' build_ext (and Cython's, when installed), 0.1-0.2 s that pip's
+        # metadata processes would otherwise pay for nothing (benchmarks/overhead.py).
         if command == "build_ext":
+            from .commands import BuildExtMixin
+
             return with_mixin(cls, BuildExtMixin)
         if command == "bdist_wheel":
+            from .commands import BdistWheelMixin
+
             return with_mixin(cls, BdistWheelMixin)
         return cls
 

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+from distutils.errors import DistutilsError
 from pathlib import Path
 from typing import Any, List, Sequence, Tuple
-
-from distutils.errors import DistutilsError
 
 from setuptools.command.build_ext import build_ext as _setuptools_build_ext
 
 from . import linkflags, policy
 from .activation import effective_config, platform_allows
-from .config import Config, ConfigError
+from .config import Config, ConfigError, env_override
 from .elf import ElfReadError, read_elf
 from .enforce import ViolationError, apply_fixes, enforce
 from .linkflags import Change
@@ -37,9 +36,11 @@ def _config(cmd: Any) -> Config:
     if cfg is None:  # the explicit cmdclass form: opting in is the class itself
         try:
             cfg = effective_config(Path.cwd())
+            # only the environment turns the explicit form off, in every spelling it accepts
+            forced_off = env_override(os.environ) is False
         except ConfigError as exc:
             raise NoLibpythonError(f"setuptools-nolibpython: {exc}") from None
-        if os.environ.get("SETUPTOOLS_NOLIBPYTHON", "").strip() != "0":
+        if not forced_off:
             from dataclasses import replace
 
             cfg = replace(cfg, enable=True)
@@ -63,6 +64,20 @@ def _needs_libpython(path: str) -> bool:
 class BuildExtMixin:
     """Sanitise every extension link, then fix and verify what was built."""
 
+    _nolibpython_verified = False
+
+    def run(self) -> None:
+        """A project's run() may build each extension itself and never call
+        build_extensions() (the CMake pattern): verify its outputs after run() then,
+        or editable and --inplace builds would ship them unchecked."""
+        self._nolibpython_verified = False
+        super().run()  # type: ignore[misc]
+        if self._nolibpython_verified:
+            return
+        config = _config(self)
+        if config.enable and platform_allows():
+            self._nolibpython_after(config)
+
     def build_extensions(self) -> None:
         cmd: Any = self
         config = _config(cmd)
@@ -72,6 +87,7 @@ class BuildExtMixin:
         self._nolibpython_sanitize()
         super().build_extensions()  # type: ignore[misc]
         self._nolibpython_after(config)
+        self._nolibpython_verified = True
 
     def _nolibpython_sanitize(self) -> None:
         # Done once, before any (possibly parallel) build_extension: every list is
@@ -146,11 +162,12 @@ class BdistWheelMixin:
             return
         config = _config(cmd)
         files = [(rel, path) for rel, path in iter_tree_files(root) if is_elf_file(path)]
+        tags = ("-".join(cmd.get_tag()),) if hasattr(cmd, "get_tag") else ()
         try:
-            enforce(files, config, "the wheel")
+            enforce(files, config, "the wheel", wheel_tags=tags)
         except ViolationError as exc:
             raise NoLibpythonError(str(exc)) from None
 
 
-class build_ext(BuildExtMixin, _setuptools_build_ext):  # noqa: N801 - setuptools' name
+class build_ext(BuildExtMixin, _setuptools_build_ext):  # type: ignore[misc]  # noqa: N801 - setuptools' name
     """Explicit form: ``cmdclass={"build_ext": setuptools_nolibpython.build_ext}``."""

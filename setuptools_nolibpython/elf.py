@@ -1,8 +1,9 @@
 """ELF inspection: what a file needs at load time, as plain data.
 
 Reads only what the dynamic loader reads (ELF header, program headers, PT_DYNAMIC and
-the strings it points to) through a ByteSource, parsing headers with pyelftools'
-structure definitions. Every failure on malformed input becomes ElfReadError with a
+the strings it points to) through a ByteSource, unpacking the fixed-layout headers with
+``struct`` (pyelftools is imported only to name rare header values: its import costs
+more than reading a typical extension module). Every failure on malformed input becomes ElfReadError with a
 one-line reason; no allocation is sized by an unchecked header field.
 """
 
@@ -10,11 +11,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any, Dict, List, Optional, Tuple
-
-from elftools.common.exceptions import ELFError
-from elftools.elf.structs import ELFStructs
 
 from .sources import ByteSource, SourceError
 
@@ -28,6 +26,8 @@ DT_SONAME = 14
 DT_RPATH = 15
 DT_RUNPATH = 29
 
+_STRING_TAG_NAMES = {DT_NEEDED: "DT_NEEDED", DT_RPATH: "DT_RPATH", DT_RUNPATH: "DT_RUNPATH", DT_SONAME: "DT_SONAME"}
+
 PT_LOAD = 1
 PT_DYNAMIC = 2
 PN_XNUM = 0xFFFF
@@ -35,6 +35,10 @@ PN_XNUM = 0xFFFF
 #: A dynamic section holds tens of entries; anything claiming more is not trusted.
 MAX_DYNAMIC_ENTRIES = 65536
 MAX_STRING = 64 * 1024
+#: Entries whose strings are read (DT_NEEDED, RPATH, RUNPATH, SONAME). Real objects have
+#: tens; each string costs a bounded read, and a crafted file with 65,536 of them took
+#: 1.6 s (tests/test_fixtures.py), so more than this is refused as not a real object.
+MAX_STRING_ENTRIES = 4096
 
 
 class ElfReadError(Exception):
@@ -89,8 +93,11 @@ def is_elf_header(head: bytes) -> bool:
     return head[:4] == ELF_MAGIC
 
 
-@lru_cache(maxsize=None)
-def _structs(little_endian: bool, elf_class: int) -> ELFStructs:
+@cache
+def _structs(little_endian: bool, elf_class: int) -> Any:
+    """pyelftools' layouts; only for header values the tables above do not name."""
+    from elftools.elf.structs import ELFStructs
+
     s = ELFStructs(little_endian=little_endian, elfclass=elf_class)
     s.create_basic_structs()
     s.create_advanced_structs()  # machine-independent layouts; p_type names from the base enum
@@ -139,7 +146,42 @@ def read_string(src: ByteSource, table_offset: int, table_size: int, index: int,
     raise ElfReadError(f"{what} string at {start:#x} is not NUL-terminated within the string table")
 
 
-def _elf_header(src: ByteSource) -> Tuple[ELFStructs, Any, bool, int]:
+#: struct layouts of the headers the loader reads (after the 16-byte e_ident).
+_EHDR = {64: "HHIQQQIHHHHHH", 32: "HHIIIIIHHHHHH"}
+_PHDR = {64: "IIQQQQQQ", 32: "IIIIIIII"}
+_SHDR = {64: "IIQQQQIIQQ", 32: "IIIIIIIIII"}
+#: Names of the common header values, exactly as pyelftools spells them (a test checks);
+#: any other value is named by pyelftools itself, imported only then: importing it costs
+#: more than reading a whole extension module (it pulls in construct and pdb).
+_COMMON_TYPES = {1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE"}
+_COMMON_MACHINES = {
+    3: "EM_386", 8: "EM_MIPS", 20: "EM_PPC", 21: "EM_PPC64", 22: "EM_S390", 40: "EM_ARM",
+    62: "EM_X86_64", 183: "EM_AARCH64", 243: "EM_RISCV", 258: "EM_LOONGARCH",
+}
+
+
+@dataclass(frozen=True)
+class _Header:
+    little: bool
+    elf_class: int
+    file_type: str
+    machine: str
+    phoff: int
+    shoff: int
+    phentsize: int
+    phnum: int
+
+
+def _header_names(raw: bytes, little: bool, cls: int, e_type: int, e_machine: int) -> Tuple[str, str]:
+    ftype = _COMMON_TYPES.get(e_type)
+    machine = _COMMON_MACHINES.get(e_machine)
+    if ftype is None or machine is None:
+        ehdr = _parse(_structs(little, cls).Elf_Ehdr, raw, "ELF header")
+        ftype, machine = str(ehdr["e_type"]), str(ehdr["e_machine"])
+    return ftype, machine
+
+
+def _elf_header(src: ByteSource) -> _Header:
     if src.size < 16:
         raise ElfReadError(f"file is {src.size} bytes, too short for an ELF header")
     ident = _read(src, 0, 16, "ELF header")
@@ -148,85 +190,70 @@ def _elf_header(src: ByteSource) -> Tuple[ELFStructs, Any, bool, int]:
     cls = {1: 32, 2: 64}.get(ident[4])
     if cls is None:
         raise ElfReadError(f"unknown ELF class {ident[4]}")
-    endian = {1: True, 2: False}.get(ident[5])
-    if endian is None:
+    little = {1: True, 2: False}.get(ident[5])
+    if little is None:
         raise ElfReadError(f"unknown ELF data encoding {ident[5]}")
-    structs = _structs(endian, cls)
-    size = structs.Elf_Ehdr.sizeof()
+    fmt = ("<" if little else ">") + _EHDR[cls]
+    size = 16 + struct.calcsize(fmt)
     if src.size < size:
         raise ElfReadError(f"file is {src.size} bytes, too short for a {cls}-bit ELF header")
-    try:
-        ehdr = _parse(structs.Elf_Ehdr, _read(src, 0, size, "ELF header"), "ELF header")
-    except ELFError as exc:
-        raise ElfReadError(str(exc)) from None
-    return structs, ehdr, endian, cls
+    raw = _read(src, 0, size, "ELF header")
+    f = struct.unpack_from(fmt, raw, 16)
+    ftype, machine = _header_names(raw, little, cls, f[0], f[1])
+    return _Header(little, cls, ftype, machine, phoff=f[4], shoff=f[5], phentsize=f[8], phnum=f[9])
 
 
-def _segments(src: ByteSource, structs: ELFStructs, ehdr: Any) -> Tuple[Segment, ...]:
-    phnum = int(ehdr["e_phnum"])
-    phoff = int(ehdr["e_phoff"])
+def _segments(src: ByteSource, hdr: _Header) -> Tuple[Segment, ...]:
+    phnum = hdr.phnum
+    phoff = hdr.phoff
     if phnum == 0 or phoff == 0:
         return ()
+    endian = "<" if hdr.little else ">"
     if phnum == PN_XNUM:
         # The real count lives in section header 0's sh_info (PN_XNUM extension).
-        shoff = int(ehdr["e_shoff"])
-        shsize = structs.Elf_Shdr.sizeof()
-        if shoff == 0:
+        shfmt = endian + _SHDR[hdr.elf_class]
+        if hdr.shoff == 0:
             raise ElfReadError("e_phnum is PN_XNUM but there is no section header 0 holding the count")
-        sh0 = _parse(structs.Elf_Shdr, _read(src, shoff, shsize, "section header 0"), "section header 0")
-        phnum = int(sh0["sh_info"])
-    entsize = structs.Elf_Phdr.sizeof()
-    if int(ehdr["e_phentsize"]) != entsize:
-        raise ElfReadError(f"program header entry size {ehdr['e_phentsize']} is not {entsize}")
+        sh0 = _read(src, hdr.shoff, struct.calcsize(shfmt), "section header 0")
+        phnum = struct.unpack(shfmt, sh0)[7]
+    fmt = endian + _PHDR[hdr.elf_class]
+    entsize = struct.calcsize(fmt)
+    if hdr.phentsize != entsize:
+        raise ElfReadError(f"program header entry size {hdr.phentsize} is not {entsize}")
     if phoff + phnum * entsize > src.size:
         raise ElfReadError(
             f"{phnum} program headers at {phoff:#x} run past the end of the file ({src.size:#x} bytes)"
         )
     table = _read(src, phoff, phnum * entsize, "program headers")
     out: List[Segment] = []
-    for i in range(phnum):
-        ph = _parse(structs.Elf_Phdr, table[i * entsize : (i + 1) * entsize], f"program header {i}")
-        ptype = ph["p_type"]
-        out.append(
-            Segment(
-                type=_PT_NUMBERS.get(ptype, ptype) if isinstance(ptype, str) else int(ptype),
-                offset=int(ph["p_offset"]),
-                vaddr=int(ph["p_vaddr"]),
-                filesz=int(ph["p_filesz"]),
-                memsz=int(ph["p_memsz"]),
-                flags=int(ph["p_flags"]),
-            )
-        )
+    for f in struct.iter_unpack(fmt, table):
+        if hdr.elf_class == 64:
+            ptype, flags, offset, vaddr, _paddr, filesz, memsz, _align = f
+        else:
+            ptype, offset, vaddr, _paddr, filesz, memsz, flags, _align = f
+        out.append(Segment(type=ptype, offset=offset, vaddr=vaddr, filesz=filesz, memsz=memsz, flags=flags))
     return tuple(out)
-
-
-def _pt_numbers() -> Dict[str, int]:
-    from elftools.elf.enums import ENUM_P_TYPE_BASE
-
-    return {k: v for k, v in ENUM_P_TYPE_BASE.items() if isinstance(v, int)}
-
-
-_PT_NUMBERS = _pt_numbers()
 
 
 def read_elf(src: ByteSource) -> ElfInfo:
     """The load-time facts of ``src``; raises ElfReadError with a one-line reason."""
-    structs, ehdr, little, cls = _elf_header(src)
-    segments = _segments(src, structs, ehdr)
-    machine = str(ehdr["e_machine"])
-    ftype = str(ehdr["e_type"])
+    hdr = _elf_header(src)
+    little, cls, machine, ftype = hdr.little, hdr.elf_class, hdr.machine, hdr.file_type
+    segments = _segments(src, hdr)
     dyn = next((s for s in segments if s.type == PT_DYNAMIC), None)
     entry_size = 16 if cls == 64 else 8
     if dyn is None:
         return ElfInfo(cls, little, machine, ftype, segments, None, 0, entry_size, (), None, 0, (), (), (), None)
     if dyn.offset >= src.size or dyn.filesz == 0:
         raise ElfReadError(
-            f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) lies past the end of the file ({src.size:#x} bytes)"
+            f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) lies past the end of the file "
+            f"({src.size:#x} bytes)"
         )
     slots = min(dyn.filesz // entry_size, MAX_DYNAMIC_ENTRIES)
     if dyn.offset + slots * entry_size > src.size:
         raise ElfReadError(
-            f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) runs past the end of the file ({src.size:#x} bytes)"
+            f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) runs past the end of the file "
+            f"({src.size:#x} bytes)"
         )
     raw = _read(src, dyn.offset, slots * entry_size, "dynamic section")
     fmt = ("<" if little else ">") + ("qQ" if cls == 64 else "iI")
@@ -247,12 +274,27 @@ def read_elf(src: ByteSource) -> ElfInfo:
         raise ElfReadError("dynamic section has DT_NEEDED/RPATH entries but no DT_STRTAB")
     if strtab_off is not None and wants_strings and strtab_off + strsz > src.size:
         raise ElfReadError(
-            f"dynamic string table at {strtab_off:#x} (DT_STRSZ {strsz:#x}) runs past the end of the file ({src.size:#x} bytes)"
+            f"dynamic string table at {strtab_off:#x} (DT_STRSZ {strsz:#x}) runs past the end of the file "
+            f"({src.size:#x} bytes)"
         )
 
+    # Read the strings in ascending offset order, each once: a streaming source (a wheel
+    # member) then never has to go back, even when patchelf moved .dynstr to the end.
+    first_soname = next((e for e in entries if e.tag == DT_SONAME), None)
+    wanted = [e for e in entries if e.tag in (DT_NEEDED, DT_RPATH, DT_RUNPATH) or e is first_soname]
+    if len(wanted) > MAX_STRING_ENTRIES:
+        raise ElfReadError(
+            f"dynamic section has {len(wanted)} DT_NEEDED/RPATH/RUNPATH entries (more than {MAX_STRING_ENTRIES}); "
+            "not a real shared object"
+        )
+    strings: Dict[int, str] = {}
+    for e in sorted(wanted, key=lambda e: e.value):
+        if e.value not in strings:
+            assert strtab_off is not None
+            strings[e.value] = read_string(src, strtab_off, strsz, e.value, _STRING_TAG_NAMES[e.tag])
+
     def text(entry: DynamicEntry, what: str) -> str:
-        assert strtab_off is not None
-        return read_string(src, strtab_off, strsz, entry.value, what)
+        return strings[entry.value]
 
     needed = tuple(text(e, "DT_NEEDED") for e in entries if e.tag == DT_NEEDED)
     rpath = tuple(p for e in entries if e.tag == DT_RPATH for p in text(e, "DT_RPATH").split(":") if p)

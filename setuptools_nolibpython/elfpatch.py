@@ -76,7 +76,9 @@ def plan_edit(
         return EditPlan((), (), ())
     fmt = ("<" if info.little_endian else ">") + ("qQ" if info.elf_class == 64 else "iI")
     # Rewrite the used entries plus the original terminator; later slots are untouched.
-    count = len(info.entries) + 1
+    # A table with no DT_NULL inside PT_DYNAMIC has no terminator slot to rewrite:
+    # never write past the dynamic section (something else lives there).
+    count = min(len(info.entries) + 1, info.dynamic_slots)
     table = b"".join(struct.pack(fmt, e.tag, e.value) for e in kept)
     table += struct.pack(fmt, DT_NULL, 0) * (count - len(kept))
     patches.insert(0, Patch(info.dynamic_offset, table))

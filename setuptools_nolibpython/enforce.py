@@ -15,7 +15,7 @@ from . import policy
 from .config import Config
 from .elf import ElfReadError, read_elf
 from .elfpatch import patch_file, plan_edit
-from .report import problem_lines, summary
+from .report import needs_libpython, problem_lines, summary
 from .scan import (
     ScanOptions,
     ScanReport,
@@ -36,7 +36,7 @@ class ViolationError(Exception):
     """The build must fail; the message lists each file, what is wrong and the fix."""
 
 
-def _symbol_checks(config: Config) -> Tuple[object, ...]:
+def _symbol_checks(config: Config, wheel_tags: Sequence[str] = ()) -> Tuple[object, ...]:
     """Whole-wheel checks enabled by config (symbol checks live in their own module)."""
     if config.check_symbols == "off":
         return ()
@@ -44,14 +44,14 @@ def _symbol_checks(config: Config) -> Tuple[object, ...]:
         from .symbols import SymbolCheck
     except ImportError:  # pragma: no cover - module not present in this build
         return ()
-    return (SymbolCheck(severity=config.check_symbols),)
+    return (SymbolCheck(severity=config.check_symbols, wheel_tags=wheel_tags),)
 
 
-def options_for(config: Config) -> ScanOptions:
+def options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
     return ScanOptions(
         allow=config.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
-        checks=_symbol_checks(config),
+        checks=_symbol_checks(config, wheel_tags),
     )
 
 
@@ -93,20 +93,25 @@ def _exists(p: str) -> bool:
     return os.path.exists(p)
 
 
-def enforce(files: Sequence[Tuple[str, str]], config: Config, where: str) -> ScanReport:
-    """Fix, verify, log; raise ViolationError when on-violation = "error" and a file fails."""
+def enforce(
+    files: Sequence[Tuple[str, str]], config: Config, where: str, wheel_tags: Sequence[str] = ()
+) -> ScanReport:
+    """Fix, verify, log; raise ViolationError when on-violation = "error" and a file fails.
+
+    ``wheel_tags`` (``cp39-abi3-linux_x86_64``) tell the symbol check the Stable ABI target.
+    """
     for line in apply_fixes(files, config):
         log.info("setuptools-nolibpython: %s", line)
-    report = scan_paths(where, files, options_for(config))
+    report = scan_paths(where, files, options_for(config, wheel_tags))
     lines = [line for r in report.files for line in problem_lines(r)]
     if report.failed:
         text = "\n".join(["setuptools-nolibpython: " + summary(report)] + ["  " + ln for ln in lines])
         if config.on_violation == "warn":
             log.warning("%s", text)
             return report
-        raise ViolationError(
-            text + "\n  (set on-violation = \"repair\" in [tool.setuptools-nolibpython] to fix such files automatically)"
-        )
+        if any(needs_libpython(r) and not r.allowed for r in report.files):
+            text += '\n  (set on-violation = "repair" in [tool.setuptools-nolibpython] to fix such files automatically)'
+        raise ViolationError(text)
     for ln in lines:
         log.warning("setuptools-nolibpython: %s", ln)
     log.info("setuptools-nolibpython: %s", summary(report))

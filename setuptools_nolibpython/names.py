@@ -12,10 +12,14 @@ import os
 import re
 
 # libpython3.11.so.1.0, libpython3.13t.so, libpython3.7m.so.1.0, libpython3.so,
-# libpython2.7.a, libpython3.14td.so.1.0 ...
-_FILE_RE = re.compile(r"^libpython(?P<ver>[23](?:\.\d+)?)(?P<abi>[dmtu]*)\.(?P<kind>so(?:\.\d+)*|a)$")
-# python3.11, python3, python3.13t, python2.7 (what follows ``-l`` or sits in ``libraries=``)
-_LIB_RE = re.compile(r"^python(?P<ver>[23](?:\.\d+)?)(?P<abi>[dmtu]*)$")
+# libpython2.7.a, libpython3.14td.so.1.0, and Debian's position-independent archive
+# libpython3.11-pic.a (the one that links into a shared object) ...
+_FILE_RE = re.compile(
+    r"^libpython(?P<ver>[23](?:\.\d+)?)(?P<abi>[dmtu]*)(?:\.(?P<so>so(?:\.\d+)*)|(?P<static>(?:-pic)?\.a))$"
+)
+# python3.11, python3, python3.13t, python2.7, python3.11-pic (what follows ``-l`` or
+# sits in ``libraries=``)
+_LIB_RE = re.compile(r"^python(?P<ver>[23](?:\.\d+)?)(?P<abi>[dmtu]*)(?:-pic)?$")
 
 
 def is_libpython_filename(name: str) -> bool:
@@ -28,9 +32,9 @@ def is_libpython_filename(name: str) -> bool:
 
 
 def is_libpython_static(name: str) -> bool:
-    """True for ``libpythonX.Y.a``: linking it embeds a second runtime."""
+    """True for ``libpythonX.Y.a`` (or ``-pic.a``): linking it embeds a second runtime."""
     m = _FILE_RE.match(os.path.basename(name))
-    return m is not None and m.group("kind") == "a"
+    return m is not None and m.group("static") is not None
 
 
 def is_libpython_libname(name: str) -> bool:

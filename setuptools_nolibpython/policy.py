@@ -97,9 +97,16 @@ def removable_rpath_entries(
     return tuple(out)
 
 
+def printable(text: str) -> str:
+    """A string from a file, safe in a one-line message: undecodable bytes (kept by
+    read_string as surrogates) and control characters are shown as escapes."""
+    raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in raw)
+
+
 def libpython_problems(info: ElfInfo) -> List[Problem]:
     return [
-        Problem(NEEDS_LIBPYTHON, ERROR, f"needs {name} (DT_NEEDED)", FIX_LIBPYTHON, name)
+        Problem(NEEDS_LIBPYTHON, ERROR, f"needs {printable(name)} (DT_NEEDED)", FIX_LIBPYTHON, name)
         for name in libpython_needed(info)
     ]
 
@@ -110,7 +117,7 @@ def rpath_problems(info: ElfInfo, removable: Iterable[str]) -> List[Problem]:
         Problem(
             PYTHON_RPATH,
             WARNING,
-            f"{kind} entry {entry} points at a Python installation's lib dir",
+            f"{kind} entry {printable(entry)} points at a Python installation's lib dir",
             "it only served libpython and leaks the build machine's paths: set strip-rpath = true "
             "(the default) or run 'nolibpython repair'",
             entry,

@@ -1,10 +1,14 @@
-"""Words for people: one line per problem (what, where, how to fix) and a summary."""
+"""Words for people and programs: lines (what, where, how to fix), a summary, a JSON document.
+
+The JSON document is what ``nolibpython check --json`` prints; its shape is documented
+in docs/check-json-schema.json and changes only with JSON_SCHEMA_VERSION.
+"""
 
 from __future__ import annotations
 
-from typing import List
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .policy import ERROR
+from .policy import ERROR, NEEDS_LIBPYTHON, printable
 from .scan import FileResult, ScanReport
 
 
@@ -14,8 +18,14 @@ def problem_lines(result: FileResult, include_warnings: bool = True) -> List[str
         if p.severity != ERROR and not include_warnings:
             continue
         tag = "allowed" if result.allowed and p.severity == ERROR else p.severity
-        out.append(f"{result.path}: {tag}: {p.message}; fix: {p.fix}")
+        # Names come from the scanned file: escape what cannot be printed on one line.
+        out.append(printable(f"{result.path}: {tag}: {p.message}; fix: {p.fix}"))
     return out
+
+
+def needs_libpython(result: FileResult) -> bool:
+    """True when the file fails because of a libpython DT_NEEDED (what repair can fix)."""
+    return any(p.code == NEEDS_LIBPYTHON and p.severity == ERROR for p in result.problems)
 
 
 def summary(report: ScanReport) -> str:
@@ -24,14 +34,98 @@ def summary(report: ScanReport) -> str:
     failed = report.failures
     allowed = sum(1 for f in report.files if f.verdict == "allowed")
     extra = f" ({allowed} allowed by configuration)" if allowed else ""
-    if report.errors:
-        return f"{report.target}: " + "; ".join(report.errors)
-    if not failed:
+    if not failed and not report.errors:
         return f"checked {n} {noun} in {report.target}: none needs libpython{extra}"
     unreadable = sum(1 for f in failed if f.verdict == "unreadable")
     parts = []
-    if len(failed) - unreadable:
-        parts.append(f"{len(failed) - unreadable} violate the no-libpython rule")
+    if report.errors:  # each is printed on its own line by the caller
+        k = len(report.errors)
+        parts.append(f"{k} problem{'s' if k != 1 else ''} with the wheel itself")
+    libpython = sum(1 for f in failed if f.verdict != "unreadable" and needs_libpython(f))
+    if libpython:
+        parts.append(f"{libpython} violate the no-libpython rule")
+    if len(failed) - unreadable - libpython:
+        parts.append(f"{len(failed) - unreadable - libpython} fail the symbol checks")
     if unreadable:
         parts.append(f"{unreadable} could not be read")
     return f"checked {n} {noun} in {report.target}: " + ", ".join(parts) + extra
+
+
+def file_line(result: FileResult, where: str = "") -> Optional[str]:
+    """One line for a file with problems (what is wrong, then how to fix it); None if none.
+
+    ``where`` names the container (a wheel or directory) the file was found in.
+    """
+    if not result.problems:
+        return None
+    name = f"{where}: {result.path}" if where else result.path
+    label = "warning" if result.verdict == "clean" else result.verdict
+    whats = []
+    fixes: List[str] = []
+    for p in result.problems:
+        whats.append(p.message if p.severity == ERROR or label == "warning" else f"{p.severity}: {p.message}")
+        if p.fix not in fixes:
+            fixes.append(p.fix)
+    # Names come from the scanned file: escape what cannot be printed on one line.
+    return printable(f"{name}: {label}: " + "; ".join(whats) + "; fix: " + " | ".join(fixes))
+
+
+#: Bumped when a field changes meaning or disappears (adding a field does not bump it).
+JSON_SCHEMA_VERSION = 1
+VERDICTS = ("clean", "violation", "allowed", "unreadable")
+
+
+def file_document(result: FileResult) -> Dict[str, Any]:
+    """The JSON form of one ELF file; load-time fields are null when it could not be read."""
+    info = result.info
+    return {
+        "path": result.path,
+        "verdict": result.verdict,
+        "allowed": result.allowed,
+        "needed": list(info.needed) if info else None,
+        "rpath": list(info.rpath) if info else None,
+        "runpath": list(info.runpath) if info else None,
+        "soname": info.soname if info else None,
+        "problems": [
+            {"code": p.code, "severity": p.severity, "message": p.message, "fix": p.fix, "detail": p.detail}
+            for p in result.problems
+        ],
+    }
+
+
+def check_document(
+    targets: Sequence[Tuple[str, ScanReport]],
+    exit_status: int,
+    notes: Sequence[Sequence[str]] = (),
+) -> Dict[str, Any]:
+    """One JSON document for a ``check`` run over (kind, report) pairs; see docs/check-json-schema.json.
+
+    ``notes[i]`` holds what the whole-wheel checks of target ``i`` could not verify.
+    """
+    from . import __version__
+
+    totals = {v: 0 for v in VERDICTS}
+    out_targets = []
+    for i, (kind, report) in enumerate(targets):
+        for f in report.files:
+            totals[f.verdict] += 1
+        out_targets.append(
+            {
+                "path": report.target,
+                "kind": kind,
+                "ok": not report.failed,
+                "errors": list(report.errors),
+                "notes": list(notes[i]) if i < len(notes) else [],
+                "summary": summary(report),
+                "files": [file_document(f) for f in report.files],
+            }
+        )
+    return {
+        "tool": "setuptools-nolibpython",
+        "version": __version__,
+        "schema_version": JSON_SCHEMA_VERSION,
+        "exit_status": exit_status,
+        "ok": exit_status == 0,
+        "totals": {"files": sum(totals.values()), **totals},
+        "targets": out_targets,
+    }

@@ -5,14 +5,17 @@ strings). A file answers with ``pread``. A zip member is inflated once, front to
 the first bytes (where ``.dynsym``/``.dynstr`` live) are kept up to a cap, later bytes are
 passed over and dropped, and reading stops as soon as the reader has what it needs, so
 memory does not grow with member size and most of a large member is never inflated.
-A request behind the stream that the kept prefix does not cover restarts the member.
+The last few MB inflated are kept too, so reads a little behind the stream (strings
+of a string table that sits past the dynamic section) are served without inflating
+again; a request behind the stream that neither covers restarts the member.
 """
 
 from __future__ import annotations
 
 import os
 import zipfile
-from typing import IO, Optional, Protocol
+from collections import deque
+from typing import IO, Deque, List, Optional, Protocol, Tuple
 
 
 class SourceError(Exception):
@@ -80,47 +83,92 @@ class FileSource:
 
 
 #: How much of a member's start is kept while streaming. The dynamic symbol and string
-#: tables sit near the start of every shared object seen (libtorch_cpu.so: they end at
-#: 7.4 MB of 434 MB); a request beyond the prefix and behind the stream re-inflates.
+#: tables sit near the start of a linker-made shared object (libtorch_cpu.so: they end at
+#: 7.4 MB of 434 MB), where whole-wheel checks read them after the dynamic section.
 DEFAULT_PREFIX_CAP = 16 * 1024 * 1024
-_CHUNK = 256 * 1024
+#: How much of the most recently inflated bytes is kept. patchelf (auditwheel repair)
+#: moves .dynstr behind the dynamic section near the END of a file; the strings there
+#: are read in any order, and without this window each read behind the stream would
+#: inflate the member again from its start (4 times per openblas in the numpy wheel).
+DEFAULT_WINDOW = 4 * 1024 * 1024
+#: Inflate step while passing over bytes nobody asked for: large enough that the
+#: per-call cost vanishes next to zlib's, small enough to keep memory flat.
+_CHUNK = 1024 * 1024
 
 
 class ZipMemberSource:
-    """One wheel member, inflated lazily and only as far as the reader asks."""
+    """One wheel member, inflated lazily and only as far as the reader asks.
 
-    def __init__(self, zf: zipfile.ZipFile, info: zipfile.ZipInfo, prefix_cap: int = DEFAULT_PREFIX_CAP) -> None:
+    Memory is bounded by ``prefix_cap + window + _CHUNK`` (plus the largest single
+    read), whatever the member's size. ``restarts`` counts re-inflations from the start;
+    ``inflated`` counts every byte inflated.
+    """
+
+    def __init__(
+        self,
+        zf: zipfile.ZipFile,
+        info: zipfile.ZipInfo,
+        prefix_cap: int = DEFAULT_PREFIX_CAP,
+        window: int = DEFAULT_WINDOW,
+    ) -> None:
         self.name = info.filename
         self.size = info.file_size
         self._zf = zf
         self._info = info
         self._cap = prefix_cap
+        self._window = window
         self._prefix = bytearray()
+        self._recent: Deque[Tuple[int, bytes]] = deque()  # (offset, bytes), contiguous, ends at _pos
+        self._recent_size = 0
         self._stream: Optional[IO[bytes]] = None
         self._pos = 0
         self.restarts = 0
+        self.inflated = 0  # bytes inflated so far, counting restarts (tests, benchmarks)
 
     def _open(self) -> IO[bytes]:
         if self._stream is not None:
             self._stream.close()
         self._stream = self._zf.open(self._info)
         self._pos = 0
+        self._recent.clear()
+        self._recent_size = 0
         return self._stream
 
     def _pull(self, n: int) -> bytes:
-        """Next ``n`` bytes of the stream, keeping what falls in the prefix."""
+        """Next ``n`` bytes of the stream, keeping what falls in the prefix and window."""
         stream = self._stream if self._stream is not None else self._open()
         data = stream.read(n)
         if len(data) != n:
             raise SourceError(f"member ended at {self._pos + len(data):#x}, before its declared size")
-        if self._pos < self._cap and self._pos == len(self._prefix):
-            self._prefix += data[: self._cap - self._pos]
+        have = len(self._prefix)
+        if have < self._cap and self._pos <= have < self._pos + n:
+            self._prefix += data[have - self._pos : self._cap - self._pos]
+        if self._window > 0:
+            self._recent.append((self._pos, data))
+            self._recent_size += n
+            while self._recent_size - len(self._recent[0][1]) >= self._window:
+                self._recent_size -= len(self._recent.popleft()[1])
         self._pos += n
+        self.inflated += n
         return data
 
     def _skip_to(self, offset: int) -> None:
         while self._pos < offset:
             self._pull(min(_CHUNK, offset - self._pos))
+
+    def _from_recent(self, offset: int, end: int) -> Optional[bytes]:
+        """Bytes [offset, end) if the window still holds all of them."""
+        if not self._recent or offset < self._recent[0][0] or end > self._pos:
+            return None
+        parts: List[bytes] = []
+        for start, data in self._recent:
+            stop = start + len(data)
+            if stop <= offset:
+                continue
+            if start >= end:
+                break
+            parts.append(data[max(offset - start, 0) : min(end, stop) - start])
+        return b"".join(parts)
 
     def read(self, offset: int, length: int) -> bytes:
         _check_range(self, offset, length)
@@ -128,19 +176,29 @@ class ZipMemberSource:
         if end <= len(self._prefix):
             return bytes(self._prefix[offset:end])
         if offset < self._pos:
-            if offset < len(self._prefix) and self._pos == len(self._prefix):
-                head = bytes(self._prefix[offset:])
-                return head + self.read(self._pos, end - self._pos)
+            behind = self._read_behind(offset, min(end, self._pos))
+            if behind is not None:
+                return behind if end <= self._pos else behind + self._pull(end - self._pos)
             self.restarts += 1
             self._open()
         self._skip_to(offset)
         return self._pull(length)
+
+    def _read_behind(self, offset: int, end: int) -> Optional[bytes]:
+        if end <= len(self._prefix):
+            return bytes(self._prefix[offset:end])
+        if offset < len(self._prefix):
+            rest = self._from_recent(len(self._prefix), end)
+            return None if rest is None else bytes(self._prefix[offset:]) + rest
+        return self._from_recent(offset, end)
 
     def close(self) -> None:
         if self._stream is not None:
             self._stream.close()
             self._stream = None
         self._prefix = bytearray()
+        self._recent.clear()
+        self._recent_size = 0
 
     def __enter__(self) -> "ZipMemberSource":
         return self

@@ -2,19 +2,53 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from support import REPO, run
+from support import COMPAT_RESULTS, REPO, run
 
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding setuptools-nolibpython built from this checkout (pip --find-links)."""
     out = tmp_path_factory.mktemp("wheelhouse")
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(REPO)],
+    # Built from a private copy: xdist workers building REPO itself at once race on its
+    # build/ and *.egg-info directories.
+    src = tmp_path_factory.mktemp("plugin-src")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, src / name)
+    shutil.copytree(REPO / "setuptools_nolibpython", src / "setuptools_nolibpython",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(src)],
         check=True)
     assert list(out.glob("setuptools_nolibpython-*.whl"))
     return out
+
+
+# ---------------------------------------------------------------- compatibility table
+def _is_controller() -> bool:
+    """True in a plain run and in pytest-xdist's controller; False in its workers."""
+    return "PYTEST_XDIST_WORKER" not in os.environ
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Empty the compat results at the start of a run: the table shows this run only."""
+    if _is_controller():
+        COMPAT_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        COMPAT_RESULTS.write_text("")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Regenerate docs/compatibility.md from this run's cells (controller only, and only
+    when some matrix test recorded one, so a unit-test-only run leaves the doc alone)."""
+    if not _is_controller() or not COMPAT_RESULTS.exists() or COMPAT_RESULTS.stat().st_size == 0:
+        return
+    proc = run([sys.executable, str(REPO / "scripts" / "gen_compat.py"), "--results", str(COMPAT_RESULTS)])
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    text = (proc.stdout + proc.stderr).strip()
+    if reporter is not None and text:
+        reporter.write_line(text)

@@ -15,7 +15,7 @@ import sys
 import textwrap
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import pytest
 
@@ -253,7 +253,8 @@ def torch_wheel() -> Optional[Path]:
 
 
 # ---------------------------------------------------------------- compatibility table
-COMPAT_RESULTS = CACHE / "compat" / "results.jsonl"
+#: NOLIBPYTHON_COMPAT_RESULTS moves it (e.g. to keep two concurrent local runs apart).
+COMPAT_RESULTS = Path(os.environ.get("NOLIBPYTHON_COMPAT_RESULTS") or CACHE / "compat" / "results.jsonl")
 
 
 def record_compat(section: str, case: str, status: str, detail: str = "") -> None:
@@ -264,3 +265,39 @@ def record_compat(section: str, case: str, status: str, detail: str = "") -> Non
     COMPAT_RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with open(COMPAT_RESULTS, "a") as f:
         f.write(json.dumps({"section": section, "case": case, "status": status, "detail": detail}) + "\n")
+
+
+# ---------------------------------------------------------------- build-matrix helpers
+#: Extension(...) arguments that ask for libpython the way many real projects do.
+ASKS_FOR_LIBPYTHON = 'libraries=["python"+LDVERSION], library_dirs=[LIBDIR], extra_link_args=["-Wl,-z,defs"]'
+
+
+def in_parallel(*calls: Callable[[], Any]) -> List[Any]:
+    """Run independent builds (a case and its negative control) on two threads; results in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(c) for c in calls]
+        return [f.result() for f in futures]
+
+
+def pip_env_find_links(*dirs: Path) -> Dict[str, str]:
+    """PIP_FIND_LINKS with ``dirs`` first, keeping what pip already uses (for front-ends that
+    run pip themselves, e.g. ``python -m build``)."""
+    keep = os.environ.get("PIP_FIND_LINKS", "").split() + [str(d) for d in find_links_dirs()]
+    return {"PIP_FIND_LINKS": " ".join(dict.fromkeys([str(d) for d in dirs] + keep))}
+
+
+def import_and_locate(python: Path, path_setup: str, modules: Sequence[str], *, cwd: Optional[Path] = None,
+                      ) -> List[Path]:
+    """Import each module (each must answer 42) and return the file each was loaded from, so
+    readelf judges exactly what was imported. ``path_setup`` is code that fixes sys.path."""
+    code = (
+        f"{path_setup}\nimport importlib\nfor n in {list(modules)!r}:\n    m = importlib.import_module(n)\n"
+        "    assert m.answer() == 42, n\n    print('FILE', m.__file__)\n"
+    )
+    proc = run([str(python), "-I", "-c", code], cwd=cwd)
+    assert proc.returncode == 0, f"import failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    files = [Path(line[5:]) for line in proc.stdout.splitlines() if line.startswith("FILE ")]
+    assert len(files) == len(modules), proc.stdout
+    return files

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""Render the compatibility matrix recorded by the test run into docs/compatibility.md.
+
+Tests call ``tests.support.record_compat(section, case, status, detail)`` after their
+assertions pass, appending one JSON line to .cache/compat/results.jsonl (truncated at the
+start of each pytest session). This script turns those lines into the published table,
+so every cell in the document comes from a test of the last run; required cells that
+produced no line are listed as "not run" instead of silently disappearing.
+
+    python scripts/gen_compat.py [--results FILE] [--output FILE] [--check]
+
+``--check`` exits 1 when a required cell is missing or a cell failed (for CI).
+The document is never edited by hand: rerun ``make compat`` (or ``make test``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(os.environ.get("NOLIBPYTHON_COMPAT_RESULTS") or REPO / ".cache" / "compat" / "results.jsonl")
+OUTPUT = REPO / "docs" / "compatibility.md"
+
+#: Section order and what each section shows; sections not listed here follow, sorted.
+SECTIONS: Dict[str, str] = {
+    "interpreters": "`sample_project` built by `pip wheel` (build isolation on, the plugin from a local "
+                    "wheel) with each interpreter, then imported by that interpreter. Negative control: "
+                    "the same build with `SETUPTOOLS_NOLIBPYTHON=0` links libpython.",
+    "cross-interpreter": "The seed's case: a wheel built by a shared-libpython interpreter, imported by "
+                         "Debian's static python3.11 with every libpython hidden "
+                         "(`tests/support/without_libpython.sh`).",
+    "embedding hosts": "`tests/support/embed_host.c` dlopen()s pyenv 3.11's libpython3.11.so.1.0, "
+                       "initialises Python through dlsym and imports the plugin-built module.",
+    "apache mod_wsgi": "Debian's apache2 + libapache2-mod-wsgi-py3 on 127.0.0.1 (private ServerRoot, free "
+                       "high port) serve a WSGI app that calls the plugin-built module (built by Debian's "
+                       "python3.11, the interpreter mod_wsgi embeds).",
+    "cibuildwheel": "The configuration in [cibuildwheel.md](cibuildwheel.md), checked without a container "
+                    "engine: cibuildwheel parses it, the containers' situation is reproduced, and its repair "
+                    "and test commands run on the plugin's wheel.",
+    "front-ends": "Front-ends driving the build; each imported module is checked with readelf.",
+    "composition": "The plugin combined with build_ext classes of the project or of other tools.",
+    "setuptools versions": "The plugin under the setuptools versions it declares support for.",
+}
+
+#: Cells the issue requires. A required cell without a result shows as "not run".
+#: Helpers owning a section add their case names here (case names must match the tests).
+REQUIRED: Dict[str, Tuple[str, ...]] = {
+    "interpreters": (
+        "CPython 3.9 (pyenv, shared libpython)",
+        "CPython 3.10 (pyenv, shared libpython)",
+        "CPython 3.11 (pyenv, shared libpython)",
+        "CPython 3.12 (pyenv, shared libpython)",
+        "CPython 3.13 (pyenv, shared libpython)",
+        "CPython 3.11 (Debian /usr/bin/python3.11, static)",
+        "CPython 3.11 debug (Debian python3.11-dbg, libpython3.11d)",
+        "CPython free-threaded (3.13t)",
+    ),
+    "cross-interpreter": (
+        "pyenv 3.11 wheel -> Debian python3.11, libpython hidden",
+    ),
+    "embedding hosts": (
+        "dlopen RTLD_GLOBAL",
+        "dlopen RTLD_LOCAL",
+        "dlopen RTLD_LOCAL, then RTLD_NOLOAD|RTLD_GLOBAL",
+    ),
+    "apache mod_wsgi": (
+        "embedded mode",
+        "daemon mode (WSGIDaemonProcess)",
+    ),
+    "cibuildwheel": (
+        "configuration accepted by cibuildwheel",
+        "static python, no libpython*.so (the containers' situation)",
+        "auditwheel repair, nolibpython check, test-command",
+    ),
+    "front-ends": (
+        "pip wheel",
+        "python -m build --wheel",
+        "pip install -e .",
+        "setup.py build_ext --inplace",
+        "build_ext --parallel 4 (5 extensions)",
+        "uv build --wheel",
+    ),
+    "setuptools versions": (
+        "setuptools 61.0.0",
+        "setuptools 69.5.1",
+        "setuptools 70.1.0",
+        "setuptools newest",
+        "setuptools 64.0.0, pip install -e",
+        "setuptools < 61 is refused (60.10.0)",
+        "Python 3.12: setuptools 66.1.0; < 66.1 refused",
+    ),
+}
+# Composition cells of tests/test_matrix_composition.py (helper A adds the cmdclass ones).
+REQUIRED.setdefault("composition", ())
+REQUIRED["composition"] += (
+    "Cython.Distutils.build_ext",
+    "pybind11.setup_helpers.build_ext",
+    "build_ext running its own link command",
+    "own link command, setup.py build_ext --inplace",
+)
+# Composition cells of tests/test_plugin_cmdclass.py (the project's own build_ext).
+REQUIRED["composition"] += (
+    "build_ext subclass in setup.py cmdclass",
+    "build_ext subclass in setup.cfg [options] cmdclass",
+    "build_ext subclass in pyproject [tool.setuptools] cmdclass",
+)
+
+STATUS_TEXT = {
+    "pass": "pass",
+    "limit": "fails as documented",
+    "n/a": "n/a",
+    "fail": "FAIL",
+    "not run": "not run",
+}
+LEGEND = (
+    "- **pass**: the test's assertions held, including its negative control.\n"
+    "- **fails as documented**: a known limit (see README, Limits); the test asserts the exact failure.\n"
+    "- **n/a**: cannot be had on this machine or from the registries; the evidence says what was looked for.\n"
+    "- **not run**: a required cell that produced no result in this run (a skipped or deselected test).\n"
+    "- **FAIL**: recorded as failing.\n"
+)
+
+Cell = Tuple[str, str]  # (status, detail)
+
+
+class ResultsError(Exception):
+    """A results file that cannot be read; the message names the file and line."""
+
+
+def load(path: Path) -> Dict[str, Dict[str, Cell]]:
+    """{section: {case: (status, detail)}}; a case recorded twice keeps its last record."""
+    table: Dict[str, Dict[str, Cell]] = {}
+    if not path.exists():
+        return table
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                section, case = str(rec["section"]), str(rec["case"])
+                status, detail = str(rec["status"]), str(rec.get("detail", ""))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ResultsError(f"{path}:{n}: not a compat record ({exc}); rerun the tests") from None
+            table.setdefault(section, {})[case] = (status, detail)
+    return table
+
+
+def merged(results: Dict[str, Dict[str, Cell]]) -> Dict[str, Dict[str, Cell]]:
+    """Results plus "not run" for required cells without one, in document order."""
+    order = list(SECTIONS) + sorted(s for s in set(results) | set(REQUIRED) if s not in SECTIONS)
+    out: Dict[str, Dict[str, Cell]] = {}
+    for section in order:
+        got = results.get(section, {})
+        cells: Dict[str, Cell] = {}
+        for case in REQUIRED.get(section, ()):
+            cells[case] = got.get(case, ("not run", "required cell: no test recorded a result in this run"))
+        for case, cell in got.items():
+            cells.setdefault(case, cell)
+        if cells:
+            out[section] = cells
+    return out
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(table: Dict[str, Dict[str, Cell]], results_path: Path, when: Optional[datetime] = None) -> str:
+    when = when or datetime.now(timezone.utc)
+    counts: Dict[str, int] = {}
+    for cells in table.values():
+        for status, _ in cells.values():
+            counts[status] = counts.get(status, 0) + 1
+    summary = ", ".join(f"{counts[s]} {STATUS_TEXT.get(s, s)}" for s in sorted(counts))
+    lines: List[str] = [
+        "# Compatibility",
+        "",
+        "<!-- Generated by scripts/gen_compat.py from the last test run; do not edit by hand. -->",
+        "",
+        "Every cell below was produced by a test in the last run of the suite (`make test`, or",
+        "`make compat` for the matrix alone); a test records its cell only after its assertions,",
+        "negative control included, have passed. Regenerate with `python scripts/gen_compat.py`.",
+        "",
+        f"Run: {when.strftime('%Y-%m-%d %H:%M UTC')} on {platform.system()} {platform.machine()}, "
+        f"{_os_name()}; CI={os.environ.get('CI', 'unset')}. Cells: {summary or 'none'}.",
+        "",
+        LEGEND,
+    ]
+    for section, cells in table.items():
+        lines += [f"## {section[:1].upper()}{section[1:]}", ""]
+        if section in SECTIONS:
+            lines += [SECTIONS[section], ""]
+        lines += ["| case | result | evidence |", "|---|---|---|"]
+        for case, (status, detail) in cells.items():
+            lines.append(f"| {_cell(case)} | {STATUS_TEXT.get(status, _cell(status))} | {_cell(detail)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _os_name() -> str:
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip('"')
+    except OSError:
+        pass
+    return platform.platform()
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Temp file + rename: a reader never sees half a document."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--output", type=Path, default=OUTPUT)
+    ap.add_argument("--check", action="store_true", help="exit 1 if a required cell is missing or failed")
+    args = ap.parse_args(argv)
+    try:
+        table = merged(load(args.results))
+    except (ResultsError, OSError) as exc:
+        print(f"gen_compat: {exc}", file=sys.stderr)
+        return 2
+    write_atomically(args.output, render(table, args.results))
+    bad = [f"{s}: {c}: {st}" for s, cells in table.items() for c, (st, _) in cells.items()
+           if st in ("fail", "not run")]
+    print(f"gen_compat: wrote {args.output} ({sum(len(c) for c in table.values())} cells, {len(bad)} not passing)")
+    if args.check and bad:
+        print("gen_compat: " + "\n  ".join(["cells missing or failed:", *bad]), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,394 @@
+"""Repair a built wheel: drop libpython DT_NEEDED (and Python lib-dir RPATHs) from its ELF files.
+
+The wheel is read in place; each ELF member is judged and planned with the same code
+as the plugin (read_elf, policy, elfpatch.plan_edit), so the CLI and on-violation =
+"repair" agree. The new wheel keeps every member's name, order, timestamp and mode;
+only the patched members' bytes and their RECORD lines change (RECORD keeps its other
+lines byte for byte), and every other member's compressed bytes are copied as they
+are. It is written to a temporary file in the output directory, verified by a fresh
+scan, and renamed: the final name holds a whole wheel or nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import os
+import shutil
+import stat
+import struct
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple, Type
+
+from . import policy
+from .elf import ELF_MAGIC, ElfReadError, read_elf
+from .elfpatch import EditPlan, Patch
+from .elfpatch import plan_edit as _plan_edit
+from .scan import ScanOptions, current_interpreter_libdirs, dir_has_libpython, is_allowed, scan_wheel
+from .sources import SourceError, ZipMemberSource
+from .wheelsafety import ZIP_READ_ERRORS, wheel_problems
+
+_CHUNK = 1024 * 1024
+_SIGNATURES = ("RECORD.jws", "RECORD.p7s")
+_ZIP_READ_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_READ_ERRORS, SourceError)
+#: A zip local file header (APPNOTE 4.3.7); the last two fields are the name and extra lengths.
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+
+class RepairError(Exception):
+    """The wheel cannot be repaired; ``str()`` is one line naming the wheel and the reason."""
+
+
+@dataclass(frozen=True)
+class MemberFix:
+    """What was removed from one member."""
+
+    path: str
+    removed_needed: Tuple[str, ...]
+    removed_rpath: Tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    wheel: str
+    output: Optional[str]  # the wheel written, or None (nothing to repair, no copy asked for)
+    fixes: Tuple[MemberFix, ...] = ()
+    allowed: Tuple[str, ...] = ()  # members that keep libpython because an allow glob matched
+    dropped: Tuple[str, ...] = field(default=())  # signature members a changed RECORD invalidates
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.fixes)
+
+
+def record_hash(digest: bytes) -> str:
+    """RECORD's hash form of a sha256 digest: ``sha256=`` + urlsafe base64 without padding (PEP 376/427)."""
+    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _patched(stream: IO[bytes], patches: Sequence[Patch]) -> Iterator[bytes]:
+    """The member's bytes in chunks, with ``patches`` laid over them as they stream by."""
+    pos = 0
+    while True:
+        data = stream.read(_CHUNK)
+        if not data:
+            return
+        end = pos + len(data)
+        buf: Optional[bytearray] = None
+        for p in patches:
+            lo, hi = max(p.offset, pos), min(p.offset + len(p.data), end)
+            if lo < hi:
+                if buf is None:
+                    buf = bytearray(data)
+                buf[lo - pos : hi - pos] = p.data[lo - p.offset : hi - p.offset]
+        yield bytes(buf) if buf is not None else data
+        pos = end
+
+
+def _is_candidate(info: zipfile.ZipInfo) -> bool:
+    return not info.is_dir() and info.file_size >= 4 and not stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _record_name(zf: zipfile.ZipFile, wheel: str) -> str:
+    records = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/RECORD")]
+    if len(records) != 1:
+        found = ", ".join(records) or "none"
+        raise RepairError(f"{wheel}: expected exactly one <name>.dist-info/RECORD, found {found}; is this a wheel?")
+    return records[0]
+
+
+def plan_wheel(
+    zf: zipfile.ZipFile,
+    wheel: str,
+    *,
+    keep_rpath: bool = False,
+    allow: Sequence[str] = (),
+) -> Tuple[Dict[str, EditPlan], Tuple[str, ...]]:
+    """{member: plan} for every ELF member that needs an edit, and the allowed members.
+
+    A member that looks like ELF but cannot be read stops the repair: a file that cannot
+    be verified is not shipped, and guessing at its bytes is worse.
+    """
+    libdirs = current_interpreter_libdirs()
+    plans: Dict[str, EditPlan] = {}
+    allowed: List[str] = []
+    for info in zf.infolist():
+        if not _is_candidate(info):
+            continue
+        try:
+            with ZipMemberSource(zf, info) as src:
+                if src.read(0, 4) != ELF_MAGIC:
+                    continue
+                elf = read_elf(src)
+                drop_needed = set(policy.libpython_needed(elf))
+                if drop_needed and is_allowed(info.filename, allow):
+                    allowed.append(info.filename)
+                    drop_needed = set()
+                drop_rpath = set()
+                if not keep_rpath:
+                    drop_rpath = set(policy.removable_rpath_entries(elf, libdirs, dir_has_libpython, os.path.exists))
+                plan = _plan_edit(src, elf, drop_needed, drop_rpath)
+        except ElfReadError as exc:
+            raise RepairError(
+                f"{wheel}: {info.filename}: cannot be read as ELF ({exc}); nothing written"
+            ) from None
+        except _ZIP_READ_ERRORS as exc:
+            raise RepairError(
+                f"{wheel}: {info.filename}: cannot be read from the zip ({exc}); nothing written"
+            ) from None
+        if not plan.empty:
+            plans[info.filename] = plan
+    return plans, tuple(allowed)
+
+
+def _new_hashes(zf: zipfile.ZipFile, plans: Dict[str, EditPlan]) -> Dict[str, Tuple[str, int]]:
+    """RECORD hash and size of each patched member (its size never changes)."""
+    out: Dict[str, Tuple[str, int]] = {}
+    for name, plan in plans.items():
+        h = hashlib.sha256()
+        size = 0
+        with zf.open(name) as stream:
+            for chunk in _patched(stream, plan.patches):
+                h.update(chunk)
+                size += len(chunk)
+        out[name] = (record_hash(h.digest()), size)
+    return out
+
+
+def rewrite_record(text: bytes, new: Dict[str, Tuple[str, int]], drop: Sequence[str]) -> bytes:
+    """RECORD with the rows of changed members updated and dropped members removed.
+
+    Untouched rows keep their exact bytes (quoting, line endings); a changed member
+    missing from RECORD gets a row appended.
+    """
+    out: List[bytes] = []
+    seen = set()
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip(b"\r\n")
+        ending = line[len(body) :]
+        row = next(csv.reader([body.decode("utf-8")]), [])
+        name = row[0] if row else ""
+        if name in drop:
+            continue
+        if name in new:
+            seen.add(name)
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="").writerow([name, new[name][0], str(new[name][1])])
+            line = buf.getvalue().encode("utf-8") + (ending or b"\n")
+        out.append(line)
+    for name in sorted(set(new) - seen):
+        if out and not out[-1].endswith(b"\n"):
+            out[-1] += b"\n"
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow([name, new[name][0], str(new[name][1])])
+        out.append(buf.getvalue().encode("utf-8"))
+    return b"".join(out)
+
+
+def _strip_zip64_extra(extra: bytes) -> bytes:
+    """Keep extra fields (timestamps, unix ids) but not zip64 ones: zipfile writes its own."""
+    out = b""
+    i = 0
+    while i + 4 <= len(extra):
+        tag, size = struct.unpack("<HH", extra[i : i + 4])
+        if tag != 0x0001:
+            out += extra[i : i + 4 + size]
+        i += 4 + size
+    return out
+
+
+def _copy_info(info: zipfile.ZipInfo) -> zipfile.ZipInfo:
+    new = zipfile.ZipInfo(info.filename, info.date_time)
+    new.compress_type = info.compress_type
+    new.comment = info.comment
+    new.extra = _strip_zip64_extra(info.extra)
+    new.create_system = info.create_system
+    new.external_attr = info.external_attr
+    new.internal_attr = info.internal_attr
+    new.file_size = info.file_size
+    return new
+
+
+def _can_copy_raw(out: zipfile.ZipFile) -> bool:
+    """Does this zipfile have the (long-stable, undocumented) parts a raw copy needs?"""
+    return all(hasattr(out, a) for a in ("_writecheck", "_lock", "start_dir", "fp", "filelist", "NameToInfo"))
+
+
+def _copy_raw(src: IO[bytes], info: zipfile.ZipInfo, out: zipfile.ZipFile, new: zipfile.ZipInfo) -> None:
+    """Append ``info``'s compressed bytes to ``out`` as they are: no inflate, no deflate.
+
+    The member was CRC- and hash-checked by wheel_problems(deep=True); its local header
+    is rewritten (sizes in the header, no data descriptor), its data is copied verbatim.
+    """
+    src.seek(info.header_offset)
+    head = src.read(_LOCAL_HEADER.size)
+    if len(head) != _LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+        raise zipfile.BadZipFile(f"bad local header for {info.filename}")
+    fields = _LOCAL_HEADER.unpack(head)
+    src.seek(info.header_offset + _LOCAL_HEADER.size + fields[-2] + fields[-1])
+    new.CRC = info.CRC
+    new.compress_size = info.compress_size
+    new.file_size = info.file_size
+    new.flag_bits = 0
+    zip64 = new.file_size >= zipfile.ZIP64_LIMIT or new.compress_size >= zipfile.ZIP64_LIMIT
+    with out._lock:  # type: ignore[attr-defined]
+        out._writecheck(new)  # type: ignore[attr-defined]
+        new.header_offset = out.fp.tell()  # type: ignore[union-attr]
+        out.fp.write(new.FileHeader(zip64))  # type: ignore[union-attr]
+        left = info.compress_size
+        while left:
+            chunk = src.read(min(_CHUNK, left))
+            if not chunk:
+                raise zipfile.BadZipFile(f"{info.filename}: compressed data ends early")
+            out.fp.write(chunk)  # type: ignore[union-attr]
+            left -= len(chunk)
+        out.filelist.append(new)
+        out.NameToInfo[new.filename] = new
+        out.start_dir = out.fp.tell()  # type: ignore[union-attr]
+        out._didModify = True  # type: ignore[attr-defined]
+
+
+def _write_wheel(
+    zf: zipfile.ZipFile,
+    raw: IO[bytes],
+    target: str,
+    plans: Dict[str, EditPlan],
+    record: str,
+    record_bytes: bytes,
+    drop: Sequence[str],
+) -> None:
+    """The new wheel: patched members and RECORD written anew, every other member's
+    compressed bytes copied as they are (re-deflated only if this zipfile cannot)."""
+    with zipfile.ZipFile(target, "w") as out:
+        out.comment = zf.comment
+        raw_ok = _can_copy_raw(out)
+        for info in zf.infolist():
+            if info.filename in drop:
+                continue
+            new = _copy_info(info)
+            if info.filename == record:
+                new.file_size = len(record_bytes)
+                out.writestr(new, record_bytes)
+                continue
+            if info.filename not in plans and raw_ok:
+                _copy_raw(raw, info, out, new)
+                continue
+            patches = plans[info.filename].patches if info.filename in plans else ()
+            with zf.open(info) as src, out.open(new, "w", force_zip64=info.file_size >= zipfile.ZIP64_LIMIT) as dst:
+                for chunk in _patched(src, patches):
+                    dst.write(chunk)
+
+
+def _publish(tmp: str, final: str) -> None:
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, final)
+
+
+def _output_path(wheel: str, outdir: str) -> str:
+    try:
+        os.makedirs(outdir, exist_ok=True)
+    except OSError as exc:
+        raise RepairError(f"{outdir}: cannot create the output directory: {exc.strerror or exc}") from None
+    final = os.path.join(outdir, os.path.basename(wheel))
+    if os.path.exists(final) and os.path.samefile(final, wheel):
+        raise RepairError(f"{wheel}: the output would replace the input; pass another directory with -w")
+    return final
+
+
+def repair_wheel(
+    wheel: str,
+    outdir: str,
+    *,
+    keep_rpath: bool = False,
+    allow: Sequence[str] = (),
+    force_copy: bool = False,
+) -> RepairResult:
+    """Write ``outdir/<same name>`` with libpython removed; the input is never modified."""
+    final = _output_path(wheel, outdir)
+    try:
+        zf = zipfile.ZipFile(wheel)
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError) as exc:  # "zip file version 25.5"
+        raise RepairError(f"{wheel}: not a readable wheel (zip): {exc}") from None
+    with zf:
+        problems = wheel_problems(zf, deep=True)  # every member's CRC and RECORD hash: raw copies rely on it
+        if problems:
+            raise RepairError(f"{wheel}: refusing to repair an unsafe wheel: " + "; ".join(problems))
+        record = _record_name(zf, wheel)
+        plans, allowed = plan_wheel(zf, wheel, keep_rpath=keep_rpath, allow=allow)
+        if not plans:
+            if not force_copy:
+                return RepairResult(wheel, None, (), allowed)
+            return RepairResult(wheel, _copy_file(wheel, final), (), allowed)
+        fixes = tuple(MemberFix(n, p.removed_needed, p.removed_rpath) for n, p in plans.items())
+        drop = [n for n in zf.namelist() if n.startswith(record[: -len("RECORD")]) and n.endswith(_SIGNATURES)]
+        tmp = _temp_beside(final)
+        try:
+            try:
+                record_bytes = rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
+                with open(wheel, "rb") as raw:
+                    _write_wheel(zf, raw, tmp, plans, record, record_bytes, drop)
+            except OSError as exc:  # ENOSPC, EIO, quota: on either side of the copy
+                raise RepairError(
+                    f"{wheel}: copying into {outdir} failed: {exc.strerror or exc}; nothing written"
+                ) from None
+            except _ZIP_READ_ERRORS as exc:
+                raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
+            _verify(tmp, wheel, allow, keep_rpath)
+            try:
+                _publish(tmp, final)
+            except OSError as exc:
+                raise RepairError(f"{final}: cannot be written: {exc.strerror or exc}; nothing written") from None
+        except BaseException:
+            _unlink(tmp)
+            raise
+    return RepairResult(wheel, final, fixes, allowed, tuple(drop))
+
+
+def _verify(tmp: str, wheel: str, allow: Sequence[str], keep_rpath: bool) -> None:
+    """Scan the new wheel before it gets its name: the verdict is on what ships."""
+    report = scan_wheel(
+        tmp, ScanOptions(allow=tuple(allow), interpreter_libdirs=current_interpreter_libdirs(), check_rpath=False)
+    )
+    if report.failed:
+        what = "; ".join(list(report.errors) + [f"{f.path}: {f.verdict}" for f in report.failures])
+        raise RepairError(f"{wheel}: the repaired wheel still fails the check ({what}); nothing written")
+
+
+def _temp_beside(final: str) -> str:
+    """An empty temporary file in the output directory (same file system: rename is atomic)."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".nolibpython-", suffix=".whl.part", dir=os.path.dirname(final))
+    except OSError as exc:
+        raise RepairError(f"{os.path.dirname(final)}: cannot write there: {exc.strerror or exc}") from None
+    os.close(fd)
+    return tmp
+
+
+def _copy_file(wheel: str, final: str) -> str:
+    tmp = _temp_beside(final)
+    try:
+        with open(tmp, "wb") as out, open(wheel, "rb") as src:
+            shutil.copyfileobj(src, out, _CHUNK)
+        _publish(tmp, final)
+    except OSError as exc:
+        _unlink(tmp)
+        raise RepairError(f"{final}: cannot write the copy: {exc.strerror or exc}") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return final
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

