@@ -119,7 +119,8 @@ def vaddr_to_offset(segments: Tuple[Segment, ...], vaddr: int) -> Optional[int]:
     return None
 
 
-def _read(src: ByteSource, offset: int, length: int, what: str) -> bytes:
+def read_bytes(src: ByteSource, offset: int, length: int, what: str) -> bytes:
+    """``src.read`` with every failure turned into ElfReadError naming ``what``."""
     try:
         return src.read(offset, length)
     except SourceError as exc:
@@ -137,7 +138,7 @@ def read_string(src: ByteSource, table_offset: int, table_size: int, index: int,
     got = b""
     step = 128
     while len(got) < limit:
-        chunk = _read(src, start + len(got), min(step, limit - len(got)), what)
+        chunk = read_bytes(src, start + len(got), min(step, limit - len(got)), what)
         nul = chunk.find(b"\0")
         if nul >= 0:
             return (got + chunk[:nul]).decode("utf-8", "surrogateescape")
@@ -184,7 +185,7 @@ def _header_names(raw: bytes, little: bool, cls: int, e_type: int, e_machine: in
 def _elf_header(src: ByteSource) -> _Header:
     if src.size < 16:
         raise ElfReadError(f"file is {src.size} bytes, too short for an ELF header")
-    ident = _read(src, 0, 16, "ELF header")
+    ident = read_bytes(src, 0, 16, "ELF header")
     if ident[:4] != ELF_MAGIC:
         raise ElfReadError("not an ELF file (bad magic)")
     cls = {1: 32, 2: 64}.get(ident[4])
@@ -197,7 +198,7 @@ def _elf_header(src: ByteSource) -> _Header:
     size = 16 + struct.calcsize(fmt)
     if src.size < size:
         raise ElfReadError(f"file is {src.size} bytes, too short for a {cls}-bit ELF header")
-    raw = _read(src, 0, size, "ELF header")
+    raw = read_bytes(src, 0, size, "ELF header")
     f = struct.unpack_from(fmt, raw, 16)
     ftype, machine = _header_names(raw, little, cls, f[0], f[1])
     return _Header(little, cls, ftype, machine, phoff=f[4], shoff=f[5], phentsize=f[8], phnum=f[9])
@@ -214,7 +215,7 @@ def _segments(src: ByteSource, hdr: _Header) -> Tuple[Segment, ...]:
         shfmt = endian + _SHDR[hdr.elf_class]
         if hdr.shoff == 0:
             raise ElfReadError("e_phnum is PN_XNUM but there is no section header 0 holding the count")
-        sh0 = _read(src, hdr.shoff, struct.calcsize(shfmt), "section header 0")
+        sh0 = read_bytes(src, hdr.shoff, struct.calcsize(shfmt), "section header 0")
         phnum = struct.unpack(shfmt, sh0)[7]
     fmt = endian + _PHDR[hdr.elf_class]
     entsize = struct.calcsize(fmt)
@@ -224,7 +225,7 @@ def _segments(src: ByteSource, hdr: _Header) -> Tuple[Segment, ...]:
         raise ElfReadError(
             f"{phnum} program headers at {phoff:#x} run past the end of the file ({src.size:#x} bytes)"
         )
-    table = _read(src, phoff, phnum * entsize, "program headers")
+    table = read_bytes(src, phoff, phnum * entsize, "program headers")
     out: List[Segment] = []
     for f in struct.iter_unpack(fmt, table):
         if hdr.elf_class == 64:
@@ -255,7 +256,7 @@ def read_elf(src: ByteSource) -> ElfInfo:
             f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) runs past the end of the file "
             f"({src.size:#x} bytes)"
         )
-    raw = _read(src, dyn.offset, slots * entry_size, "dynamic section")
+    raw = read_bytes(src, dyn.offset, slots * entry_size, "dynamic section")
     fmt = ("<" if little else ">") + ("qQ" if cls == 64 else "iI")
     entries: List[DynamicEntry] = []
     for tag, value in struct.iter_unpack(fmt, raw):

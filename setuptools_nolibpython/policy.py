@@ -112,12 +112,14 @@ def libpython_problems(info: ElfInfo) -> List[Problem]:
 
 
 def rpath_problems(info: ElfInfo, removable: Iterable[str]) -> List[Problem]:
-    kind = "RUNPATH" if info.runpath else "RPATH"
+    def kind(entry: str) -> str:
+        return "/".join(k for k, paths in (("RPATH", info.rpath), ("RUNPATH", info.runpath)) if entry in paths)
+
     return [
         Problem(
             PYTHON_RPATH,
             WARNING,
-            f"{kind} entry {printable(entry)} points at a Python installation's lib dir",
+            f"{kind(entry)} entry {printable(entry)} points at a Python installation's lib dir",
             "it only served libpython and leaks the build machine's paths: set strip-rpath = true "
             "(the default) or run 'nolibpython repair'",
             entry,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from . import policy
-from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_elf
+from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_bytes, read_elf
 from .names import is_libpython_filename
 from .policy import Problem
 from .sources import ByteSource, FileSource, SourceError
@@ -128,15 +128,6 @@ class DynamicSymbols:
 EMPTY = DynamicSymbols(frozenset(), ())
 
 
-def _read(src: ByteSource, offset: int, length: int, what: str) -> bytes:
-    try:
-        return src.read(offset, length)
-    except SourceError as exc:
-        raise ElfReadError(f"{what}: {exc}") from None
-    except OSError as exc:
-        raise ElfReadError(f"{what}: {exc.strerror or exc}") from None
-
-
 def _first_tags(info: ElfInfo) -> Dict[int, int]:
     tags: Dict[int, int] = {}
     for e in info.entries:
@@ -148,7 +139,7 @@ def _count_from_hash(src: ByteSource, info: ElfInfo, vaddr: int, end: str) -> in
     off = info.vaddr_to_offset(vaddr)
     if off is None:
         raise ElfReadError(f"DT_HASH address {vaddr:#x} is not inside any loaded segment")
-    _nbucket, nchain = struct.unpack(end + "II", _read(src, off, 8, "DT_HASH header"))
+    _nbucket, nchain = struct.unpack(end + "II", read_bytes(src, off, 8, "DT_HASH header"))
     return int(nchain)
 
 
@@ -157,12 +148,12 @@ def _count_from_gnu_hash(src: ByteSource, info: ElfInfo, vaddr: int, end: str) -
     off = info.vaddr_to_offset(vaddr)
     if off is None:
         raise ElfReadError(f"DT_GNU_HASH address {vaddr:#x} is not inside any loaded segment")
-    nbuckets, symoffset, bloom_size, _shift = struct.unpack(end + "IIII", _read(src, off, 16, "DT_GNU_HASH header"))
+    nbuckets, symoffset, bloom_size, _shift = struct.unpack(end + "IIII", read_bytes(src, off, 16, "DT_GNU_HASH header"))
     word = 8 if info.elf_class == 64 else 4
     buckets_off = off + 16 + bloom_size * word
     if buckets_off + nbuckets * 4 > src.size:
         raise ElfReadError(f"DT_GNU_HASH claims {nbuckets} buckets, more than the file holds")
-    buckets = struct.unpack(f"{end}{nbuckets}I", _read(src, buckets_off, nbuckets * 4, "DT_GNU_HASH buckets"))
+    buckets = struct.unpack(f"{end}{nbuckets}I", read_bytes(src, buckets_off, nbuckets * 4, "DT_GNU_HASH buckets"))
     last = max(buckets, default=0)
     if last < symoffset:
         return int(symoffset)
@@ -174,7 +165,7 @@ def _count_from_gnu_hash(src: ByteSource, info: ElfInfo, vaddr: int, end: str) -
         if pos + 4 > src.size:
             raise ElfReadError("DT_GNU_HASH chain runs past the end of the file")
         n = min(block, (src.size - pos) // 4)
-        for value in struct.unpack(f"{end}{n}I", _read(src, pos, n * 4, "DT_GNU_HASH chain")):
+        for value in struct.unpack(f"{end}{n}I", read_bytes(src, pos, n * 4, "DT_GNU_HASH chain")):
             if value & 1:
                 return index + 1
             index += 1
@@ -183,16 +174,16 @@ def _count_from_gnu_hash(src: ByteSource, info: ElfInfo, vaddr: int, end: str) -
 def _count_from_sections(src: ByteSource, info: ElfInfo, end: str) -> Optional[int]:
     """Size of the SHT_DYNSYM section: the fallback when there is no hash table."""
     if info.elf_class == 64:
-        shoff, = struct.unpack(end + "Q", _read(src, 0x28, 8, "ELF header"))
-        shentsize, shnum = struct.unpack(end + "HH", _read(src, 0x3A, 4, "ELF header"))
+        shoff, = struct.unpack(end + "Q", read_bytes(src, 0x28, 8, "ELF header"))
+        shentsize, shnum = struct.unpack(end + "HH", read_bytes(src, 0x3A, 4, "ELF header"))
         layout, want = end + "IIQQQQIIQQ", 64
     else:
-        shoff, = struct.unpack(end + "I", _read(src, 0x20, 4, "ELF header"))
-        shentsize, shnum = struct.unpack(end + "HH", _read(src, 0x2E, 4, "ELF header"))
+        shoff, = struct.unpack(end + "I", read_bytes(src, 0x20, 4, "ELF header"))
+        shentsize, shnum = struct.unpack(end + "HH", read_bytes(src, 0x2E, 4, "ELF header"))
         layout, want = end + "IIIIIIIIII", 40
     if shoff == 0 or shnum == 0 or shentsize != want or shoff + shnum * want > src.size:
         return None
-    for sh in struct.iter_unpack(layout, _read(src, shoff, shnum * want, "section headers")):
+    for sh in struct.iter_unpack(layout, read_bytes(src, shoff, shnum * want, "section headers")):
         if sh[1] == SHT_DYNSYM and sh[9]:
             return int(sh[5] // sh[9])
     return None
@@ -233,8 +224,8 @@ def read_dynamic_symbols(src: ByteSource, info: ElfInfo) -> DynamicSymbols:
     strsz = info.strtab_size
     if info.strtab_offset + strsz > src.size:
         raise ElfReadError(f"dynamic string table (DT_STRSZ {strsz:#x}) runs past the end of the file")
-    table = _read(src, symoff, count * sym_size, "dynamic symbol table")
-    strings = _read(src, info.strtab_offset, strsz, "dynamic string table")
+    table = read_bytes(src, symoff, count * sym_size, "dynamic symbol table")
+    strings = read_bytes(src, info.strtab_offset, strsz, "dynamic string table")
     # Only st_name, st_info, st_other and st_shndx are needed: pad over the rest.
     fmt = end + ("IBBH16x" if info.elf_class == 64 else "I8xBBH")
     # Two passes over the table instead of one list of 75k tuples: less memory at the peak.
@@ -307,7 +298,7 @@ def _interp_path(src: ByteSource, info: ElfInfo) -> Optional[str]:
     seg = next((s for s in info.segments if s.type == PT_INTERP), None)
     if seg is None or seg.filesz == 0 or seg.filesz > 4096 or seg.offset + seg.filesz > src.size:
         return None
-    return _read(src, seg.offset, seg.filesz, "PT_INTERP").split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    return read_bytes(src, seg.offset, seg.filesz, "PT_INTERP").split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
 def _is_executable(info: ElfInfo, interp: Optional[str]) -> bool:

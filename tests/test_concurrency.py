@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import pytest
+from support import make_project, readelf_needed, require
 
 from setuptools_nolibpython.scan import ScanOptions, scan_tree
-from support import make_project, readelf_needed, require
 
 MODULES = tuple(f"_m{i:02d}" for i in range(16))
 #: Every extension asks for libpython; the plugin must strip it from each link.

@@ -18,11 +18,11 @@ import zipfile
 from pathlib import Path
 from typing import List
 
-import pytest
-
 import elfgen
-from setuptools_nolibpython import wheelsafety
+import pytest
 from support import require, run
+
+from setuptools_nolibpython import wheelsafety
 
 CLI = [sys.executable, "-m", "setuptools_nolibpython"]
 WHEEL_NAME = "medium-1.0-cp311-cp311-linux_x86_64.whl"

@@ -16,14 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Dict, List
 
-import pytest
-
 import elfgen
+import pytest
+from support import built_wheel, make_project, pip_wheel, readelf_dynamic, run
+
 from setuptools_nolibpython.elf import ElfReadError, read_elf
 from setuptools_nolibpython.elfpatch import plan_edit
 from setuptools_nolibpython.policy import libpython_needed
 from setuptools_nolibpython.sources import BytesSource
-from support import built_wheel, make_project, pip_wheel, readelf_dynamic, run
 
 CLI = [sys.executable, "-m", "setuptools_nolibpython"]
 

@@ -5,6 +5,7 @@ neither in OUTDIR nor next to it. A proper wheel of the same members is the cont
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import io
 import os
@@ -16,11 +17,11 @@ import zipfile
 from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
-import pytest
-
 import elfgen
-from setuptools_nolibpython import wheelsafety
+import pytest
 from support import download_wheel, run
+
+from setuptools_nolibpython import wheelsafety
 
 CLI = [sys.executable, "-m", "setuptools_nolibpython"]
 INFO = "probe-1.0.dist-info"
@@ -300,9 +301,7 @@ FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "os.system", "os.pop
 SUBPROCESS_ALLOWED = {"symbols.py"}
 
 
-def _dotted(node: "ast.AST") -> str:
-    import ast
-
+def _dotted(node: ast.AST) -> str:
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):

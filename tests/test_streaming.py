@@ -26,11 +26,11 @@ from typing import Dict, List, Tuple
 
 import elfgen
 import pytest
+from support import CORPUS, corpus_wheel, readelf_dynamic, require
 
 from setuptools_nolibpython.elf import ELF_MAGIC, read_elf
 from setuptools_nolibpython.scan import ScanOptions, ScanReport, current_interpreter_libdirs, scan_paths, scan_wheel
 from setuptools_nolibpython.sources import _CHUNK, FileSource, SourceError, ZipMemberSource
-from support import CORPUS, download_wheel, readelf_dynamic, require, torch_wheel
 
 OPTIONS = ScanOptions(interpreter_libdirs=current_interpreter_libdirs())
 
@@ -39,13 +39,6 @@ def _corpus() -> List[str]:
     return [*CORPUS, "torch"]
 
 
-def _corpus_wheel(name: str) -> Path:
-    if name == "torch":
-        wheel = torch_wheel()
-        require(wheel is not None, "the torch wheel is not in pip's find-links directory")
-        assert wheel is not None
-        return wheel
-    return download_wheel(name)
 
 
 def _extract_elf_members(wheel: Path, dest: Path) -> List[Tuple[str, str]]:
@@ -94,7 +87,7 @@ def _assert_same_as_unpacked(wheel: Path, tmp: Path) -> ScanReport:
 
 @pytest.mark.parametrize("name", _corpus())
 def test_corpus_streamed_equals_unpacked(name: str, tmp_path: Path) -> None:
-    wheel = _corpus_wheel(name)
+    wheel = corpus_wheel(name)
     report = _assert_same_as_unpacked(wheel, tmp_path)
     assert report.files, f"{wheel.name} has no ELF member: the comparison proved nothing"
 
@@ -103,7 +96,7 @@ def test_corpus_streamed_equals_unpacked(name: str, tmp_path: Path) -> None:
 def test_corpus_members_inflated_once_and_not_to_the_end(name: str) -> None:
     """No member is inflated twice (the reads go forward), and a member larger than a
     few windows is inflated only up to what the reader asked for, not to its end."""
-    wheel = _corpus_wheel(name)
+    wheel = corpus_wheel(name)
     big_cut_short = 0
     with zipfile.ZipFile(wheel) as zf:
         for info in zf.infolist():

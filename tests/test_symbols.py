@@ -25,6 +25,7 @@ from support import (
     DEBIAN_PYTHON,
     REPO,
     built_wheel,
+    corpus_wheel,
     download_wheel,
     in_parallel,
     make_project,
@@ -32,7 +33,6 @@ from support import (
     pyenv_pythons,
     require,
     run,
-    torch_wheel,
     unpack_wheel,
 )
 
@@ -585,18 +585,11 @@ class TimedCheck(SymbolCheck):
             self.spent += time.perf_counter() - t
 
 
-def _real_wheel(name: str) -> Path:
-    if name == "torch":
-        wheel = torch_wheel()
-        require(wheel is not None, "the torch wheel is not in pip's find-links directory")
-        assert wheel is not None
-        return wheel
-    return download_wheel(name)
 
 
 @pytest.mark.parametrize("name", ["numpy", "scipy", "lxml", "pillow", "grpcio", "torch"])
 def test_no_false_positives_on_real_wheels(name: str) -> None:
-    wheel = _real_wheel(name)
+    wheel = corpus_wheel(name)
     chk = TimedCheck(wheel_tags=[wheel.name])
     start = time.perf_counter()
     report = scan_wheel(str(wheel), ScanOptions(checks=(chk,)))

@@ -231,6 +231,16 @@ def download_wheel(project: str, version: Optional[str] = None) -> Path:
     return sorted(hits)[-1]
 
 
+def corpus_wheel(name: str) -> Path:
+    """A corpus wheel by name: "torch" from pip's find-links dir, the rest from the index."""
+    if name == "torch":
+        wheel = torch_wheel()
+        require(wheel is not None, "the torch wheel is not in pip's find-links directory")
+        assert wheel is not None
+        return wheel
+    return download_wheel(name)
+
+
 def find_links_dirs() -> List[Path]:
     """Directories named by pip's configured find-links (where the torch wheel lies)."""
     out = run([sys.executable, "-m", "pip", "config", "list"]).stdout
