@@ -10,14 +10,15 @@ rm -rf "$work" sample_project/build sample_project/src/*.egg-info
 mkdir -p "$work/wheelhouse" "$work/dist"
 
 echo "== 1. the plugin, built from this checkout"
-$PY -m pip wheel -q --no-deps --no-build-isolation -w "$work/wheelhouse" . 2>&1 | grep -v WARNING || true
+$PY -m pip wheel -q --no-deps --no-build-isolation -w "$work/wheelhouse" . > "$work/plugin-build.log" 2>&1 \
+  || { cat "$work/plugin-build.log"; exit 1; }
 ls "$work/wheelhouse"
 
 echo
 echo "== 2. pip wheel sample_project (asks for libpython: libraries=[python3.X], -Wl,-z,defs)"
-$PY -m pip wheel -v --no-deps --find-links "$work/wheelhouse" -w "$work/dist" sample_project \
+$PY -m pip wheel -v --no-deps --find-links "$work/wheelhouse" -w "$work/dist" ./sample_project \
   > "$work/pip-wheel.log" 2>&1 || { tail -40 "$work/pip-wheel.log"; exit 1; }
-grep -E "setuptools-nolibpython" "$work/pip-wheel.log" | sed 's/^ *//'
+grep -E "^ *setuptools-nolibpython: " "$work/pip-wheel.log" | sed "s/^ *//"
 wheel=$(ls "$work"/dist/nolibpython_demo-*.whl)
 
 echo
