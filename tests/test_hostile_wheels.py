@@ -298,7 +298,7 @@ FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__", "os.system", "os.pop
                    "os.execvp", "os.spawnv", "os.spawnl", "os.startfile", "pty.spawn"}
 #: The one process the package starts: the interpreter the user names with --python,
 #: as an argument list, to ask its version. Nothing read from a scanned file runs.
-SUBPROCESS_ALLOWED = {"symbols.py"}
+SUBPROCESS_ALLOWED = {"interpreter.py"}
 
 
 def _dotted(node: ast.AST) -> str:

@@ -43,15 +43,14 @@ from setuptools_nolibpython.enforce import ViolationError, enforce
 from setuptools_nolibpython.policy import ERROR, WARNING, Problem
 from setuptools_nolibpython.scan import ScanOptions, scan_file, scan_tree, scan_wheel
 from setuptools_nolibpython.sources import FileSource
+from setuptools_nolibpython.dynsym import read_dynamic_symbols, symbol_key
+from setuptools_nolibpython.interpreter import interpreter_scope
 from setuptools_nolibpython.symbols import (
     EMBEDDED_RUNTIME,
     MISSING_LIBRARY,
     STABLE_ABI,
     UNRESOLVED,
     SymbolCheck,
-    interpreter_scope,
-    read_dynamic_symbols,
-    symbol_key,
 )
 
 PY311 = Path(sysconfig.get_config_var("BINDIR")) / "python3.11"
