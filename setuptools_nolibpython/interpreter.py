@@ -21,7 +21,6 @@ from .pybuild import PYTHON_NAME, Build, abi_flags
 from .stable_abi import Version
 
 
-
 @dataclass
 class InterpreterScope:
     """The symbols a plain ``python`` process exports to the modules it imports."""
