@@ -44,8 +44,22 @@ def _config(cmd: Any) -> Config:
             from dataclasses import replace
 
             cfg = replace(cfg, enable=True)
+            _adopt_bdist_wheel(cmd.distribution)
         cmd.distribution._nolibpython_config = cfg
     return cfg
+
+
+def _adopt_bdist_wheel(dist: Any) -> None:
+    """Explicit form: bdist_wheel was created before this build_ext class was first used,
+    so no class lookup can reach it; give the live command the whole-wheel check, or
+    package data (prebuilt libraries) would be shipped unverified."""
+    live = dist.command_obj.get("bdist_wheel")
+    if live is None or "bdist_wheel" not in (dist.commands or []):
+        return
+    from .activation import with_mixin
+
+    live.__class__ = with_mixin(type(live), BdistWheelMixin)
+    dist._nolibpython_wheel_check = True
 
 
 def _log_changes(subject: str, what: str, changes: Sequence[Change]) -> None:

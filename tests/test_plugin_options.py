@@ -153,11 +153,40 @@ def test_explicit_cmdclass(tmp_path: Path, wheelhouse: Path) -> None:
     files, report, log = _build(tmp_path / "x", wheelhouse, enable=None, setup_py=setup)
     assert_no_libpython(files, report, ["_ext"])
     assert "opt._ext: removed 'python" in log
-    assert "checked 1 ELF file in build_ext outputs: none needs libpython" in log
+    # bdist_wheel is given the whole-wheel check too, so the wheel (not only build_ext's
+    # outputs) is what is verified
+    assert "checked 1 ELF file in the wheel: none needs libpython" in log
     # the explicit class honours the environment's "off" too (negative control)
     files, report, _ = _build(tmp_path / "x0", wheelhouse, enable=None, setup_py=setup,
                               env={"SETUPTOOLS_NOLIBPYTHON": "off"})
     assert_libpython(files, report, ["_ext"])
+
+
+def test_explicit_cmdclass_scans_package_data(tmp_path: Path, wheelhouse: Path) -> None:
+    """With only the explicit class (no table), a prebuilt library shipped as package data
+    that needs libpython still fails the build; without the class it ships (control)."""
+    explicit = SETUP_HEAD + (
+        "from setuptools_nolibpython import build_ext\n"
+        "setup(ext_modules=[Extension('shipped._ext', ['shipped/_ext.c'])], cmdclass={'build_ext': build_ext})\n"
+    )
+    for name, setup, expect_fail in (("explicit", explicit, True), ("plain", None, False)):
+        root = tmp_path / name
+        proj = make_project(root / "proj", name="shipped", enable=None, setup_py=setup,
+                            pyproject_extra='[tool.setuptools.package-data]\nshipped = ["*.so"]\n')
+        (root / "helper.c").write_text(
+            "extern const char *Py_GetVersion(void);\nconst char *helper(void) { return Py_GetVersion(); }\n")
+        run(["gcc", "-shared", "-fPIC", str(root / "helper.c"), "-o", str(proj / HELPER),
+             f"-L{LIBDIR}", f"-lpython{LDVERSION}"], check=True)
+        proc = pip_wheel(proj, root / "out", wheelhouse)
+        out = output(proc)
+        if expect_fail:
+            assert proc.returncode != 0, out[-3000:]
+            assert any(HELPER in ln and f"needs {SONAME}" in ln for ln in out.splitlines()), out[-3000:]
+            assert "Traceback" not in out
+            assert not list((root / "out").glob("*.whl"))
+        else:
+            assert proc.returncode == 0, out[-3000:]
+            assert "setuptools-nolibpython:" not in out
 
 
 @pytest.mark.parametrize("value", ["0", "off", "false", "no"])
