@@ -29,6 +29,7 @@ from support import (
 )
 from support.matrix import (
     DEBIAN_DEBUG_PYTHON,
+    SAMPLE,
     SampleBuild,
     build_pairs,
     import_code,
@@ -99,6 +100,23 @@ def _check_interpreter(case: str, matrix: Tuple[Dict[str, Tuple[SampleBuild, Sam
         f"libpython DT_NEEDED, RUNPATH {with_plugin.runpath() or 'none'}, imports, add(2, 40) = 42; "
         f"without the plugin: NEEDED {expected}",
     )
+
+
+def test_sample_project_own_tests(matrix: Tuple[Dict[str, Tuple[SampleBuild, SampleBuild]], Dict[str, Path]],
+                                  tmp_path: Path) -> None:
+    """sample_project's own tests pass against the wheel the plugin built with the suite's
+    interpreter (pyenv 3.11): the module is the unpacked wheel's, not the source tree's."""
+    import sys
+
+    pairs, _ = matrix
+    case = pyenv_case("3.11")
+    require(case in pairs, "no pyenv CPython 3.11")
+    with_plugin, _ = pairs[case]
+    assert with_plugin.tree is not None, with_plugin.log[-3000:]
+    proc = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                str(SAMPLE / "tests")], env={"PYTHONPATH": str(with_plugin.tree)}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"\b2 passed\b", proc.stdout), proc.stdout
 
 
 @pytest.mark.parametrize("version", PYENV_VERSIONS)
