@@ -89,10 +89,6 @@ class ElfInfo:
         return vaddr_to_offset(self.segments, vaddr)
 
 
-def is_elf_header(head: bytes) -> bool:
-    return head[:4] == ELF_MAGIC
-
-
 @cache
 def _structs(little_endian: bool, elf_class: int) -> Any:
     """pyelftools' layouts; only for header values the tables above do not name."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, List, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 from . import policy
 from .config import Config
@@ -28,9 +28,6 @@ from .scan import (
 from .sources import FileSource
 
 log = logging.getLogger("setuptools_nolibpython")
-
-CheckFactory = Callable[[Config], Tuple[object, ...]]
-
 
 class ViolationError(Exception):
     """The build must fail; the message lists each file, what is wrong and the fix."""

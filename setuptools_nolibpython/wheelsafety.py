@@ -22,7 +22,6 @@ import base64
 import csv
 import hashlib
 import io
-import posixpath
 import re
 import stat
 import zipfile
@@ -378,11 +377,3 @@ def _verify_member(
 def _is_dir(info: zipfile.ZipInfo) -> bool:
     """ZipInfo.is_dir() without its IndexError on an empty name."""
     return info.filename.endswith("/")
-
-
-def safe_member_name(name: str) -> bool:
-    """True for a relative '/'-separated name that stays inside the target directory."""
-    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return False
-    norm = posixpath.normpath(name)
-    return not (norm == ".." or norm.startswith("../") or "\\" in name)
