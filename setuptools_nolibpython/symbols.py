@@ -64,11 +64,6 @@ RUNTIME_MARKERS: Tuple[str, ...] = (
 MAX_LISTED = 20
 
 
-
-def _problem(code: str, severity: str, message: str, fix: str, detail: str) -> Problem:
-    return Problem(code, severity, message, fix, detail)
-
-
 @dataclass
 class _Verdicts:
     problems: Dict[str, List[Problem]] = field(default_factory=dict)
@@ -131,7 +126,7 @@ class SymbolCheck:
         found = [s for s in RUNTIME_MARKERS if obj.defines(s)]
         if not found:
             return
-        out.add(obj.path, _problem(
+        out.add(obj.path, Problem(
             EMBEDDED_RUNTIME, self.severity,
             f"defines the CPython runtime ({', '.join(found[:4])}): it carries a second copy of the "
             "interpreter, most likely a static libpythonX.Y.a linked in; importing it mixes two runtimes",
@@ -154,7 +149,7 @@ class SymbolCheck:
                 continue
             item = table.get(sym)
             if item is None or not item.on_linux:
-                out.add(obj.path, _problem(
+                out.add(obj.path, Problem(
                     STABLE_ABI, self.severity,
                     f"abi3 module uses {sym}, which is not in the Stable ABI: it can fail to import "
                     "on other Python versions",
@@ -164,7 +159,7 @@ class SymbolCheck:
                 ))
             elif target is not None and item.added > target:
                 tv, av = format_version(target), format_version(item.added)
-                out.add(obj.path, _problem(
+                out.add(obj.path, Problem(
                     STABLE_ABI, self.severity,
                     f"abi3 module uses {sym}, which entered the Stable ABI in {av}, after the wheel's target "
                     f"{tv} (cp{target[0]}{target[1]}-abi3): Python {tv} is not bound to export it, and where it "
@@ -249,7 +244,7 @@ class SymbolCheck:
         for name, requester in dict.fromkeys([] if contexts else own.missing):
             if is_libpython_filename(name):
                 continue  # already a needs-libpython violation; one finding per cause
-            out.add(obj.path, _problem(
+            out.add(obj.path, Problem(
                 MISSING_LIBRARY, policy.WARNING,
                 f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
                 "machine's library path; its undefined symbols were not checked",
@@ -290,7 +285,7 @@ class SymbolCheck:
             # libtorch_global_deps): not provable from the binaries, so a warning, never an error.
             if listed < MAX_LISTED:
                 listed += 1
-                out.add(obj.path, _problem(
+                out.add(obj.path, Problem(
                     UNRESOLVED, policy.WARNING,
                     f"undefined symbol {sym} is defined only by {other}, which this file does not load "
                     f"(not in its DT_NEEDED closure): the import works only if {other} was loaded before with "
@@ -312,7 +307,7 @@ class SymbolCheck:
                     "without libpython and -z defs the linker no longer reports this"
                 )
             where = "" if obj.is_executable else "the interpreter's global scope or "
-            out.add(obj.path, _problem(
+            out.add(obj.path, Problem(
                 UNRESOLVED, self.severity,
                 f"undefined symbol {sym}: nothing in {where}this file's DT_NEEDED closure defines it; "
                 f"loading it will fail with \"ImportError: {obj.path}: undefined symbol: {sym}\"",
@@ -321,7 +316,7 @@ class SymbolCheck:
             ))
         if len(syms) > MAX_LISTED:
             rest = syms[MAX_LISTED:]
-            out.add(obj.path, _problem(
+            out.add(obj.path, Problem(
                 UNRESOLVED, self.severity,
                 f"and {len(rest)} more undefined symbols ({', '.join(rest[:5])}, ...)",
                 "see the symbols listed above",
