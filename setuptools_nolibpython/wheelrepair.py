@@ -11,7 +11,6 @@ scan, and renamed: the final name holds a whole wheel or nothing.
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import io
@@ -30,7 +29,7 @@ from .elfpatch import EditPlan, Patch
 from .elfpatch import plan_edit as _plan_edit
 from .scan import ScanOptions, current_interpreter_libdirs, dir_has_libpython, is_allowed, scan_wheel
 from .sources import SourceError, ZipMemberSource
-from .wheelsafety import ZIP_READ_ERRORS, wheel_problems
+from .wheelsafety import ZIP_READ_ERRORS, record_digest, wheel_problems
 
 _CHUNK = 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
@@ -67,7 +66,7 @@ class RepairResult:
 
 def record_hash(digest: bytes) -> str:
     """RECORD's hash form of a sha256 digest: ``sha256=`` + urlsafe base64 without padding (PEP 376/427)."""
-    return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return "sha256=" + record_digest(digest)
 
 
 def _patched(stream: IO[bytes], patches: Sequence[Patch]) -> Iterator[bytes]:

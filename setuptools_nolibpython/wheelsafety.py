@@ -83,6 +83,11 @@ class WheelFinding:
     unreadable: bool = False
 
 
+def record_digest(digest: bytes) -> str:
+    """A digest as RECORD writes it: urlsafe base64 without padding (PEP 376/427)."""
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
 def wheel_problems(zf: zipfile.ZipFile, deep: bool = False) -> List[str]:
     """One-line descriptions of what is wrong with the wheel as a container; [] if fine."""
     return summarize(wheel_findings(zf, deep=deep))
@@ -335,8 +340,6 @@ def _record_coverage(
     return out
 
 
-
-
 def _verify_member(
     zf: zipfile.ZipFile,
     info: zipfile.ZipInfo,
@@ -365,7 +368,7 @@ def _verify_member(
         return [WheelFinding("crc", f"member {shown} is corrupt: {exc}; the wheel was damaged after it was "
                              "built: rebuild or download it again", info.filename, unreadable=True)]
     if hasher is not None:
-        got = base64.urlsafe_b64encode(hasher.digest()).rstrip(b"=").decode("ascii")
+        got = record_digest(hasher.digest())
         if got != want.rstrip("="):
             return [WheelFinding("hash", f"member {shown} does not match its RECORD hash ({algo}); the file was "
                                  "changed after the wheel was built: rebuild the wheel", info.filename)]
