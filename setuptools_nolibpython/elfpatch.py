@@ -15,7 +15,9 @@ import tempfile
 from dataclasses import dataclass
 from typing import Collection, List, Sequence, Tuple
 
+from . import policy
 from .elf import DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DynamicEntry, ElfInfo, read_string
+from .scan import dir_has_libpython
 from .sources import ByteSource
 
 
@@ -83,6 +85,26 @@ def plan_edit(
     table += struct.pack(fmt, DT_NULL, 0) * (count - len(kept))
     patches.insert(0, Patch(info.dynamic_offset, table))
     return EditPlan(tuple(patches), tuple(removed_needed), tuple(removed_rpath))
+
+
+def plan_repair(
+    src: ByteSource,
+    info: ElfInfo,
+    *,
+    remove_libpython: bool,
+    strip_rpath: bool,
+    interpreter_libdirs: Sequence[str],
+) -> EditPlan:
+    """The one repair decision, shared by the build (on-violation = "repair", strip-rpath)
+    and ``nolibpython repair``: libpython DT_NEEDED entries when asked, and RPATH/RUNPATH
+    entries that only served libpython (policy.removable_rpath_entries)."""
+    drop_needed = set(policy.libpython_needed(info)) if remove_libpython else set()
+    drop_rpath = (
+        set(policy.removable_rpath_entries(info, interpreter_libdirs, dir_has_libpython, os.path.exists))
+        if strip_rpath
+        else set()
+    )
+    return plan_edit(src, info, drop_needed, drop_rpath)
 
 
 def apply_patches(data: bytearray, patches: Sequence[Patch]) -> None:

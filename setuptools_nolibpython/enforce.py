@@ -8,21 +8,17 @@ applied first, then the files are verified again, so the verdict is on what ship
 from __future__ import annotations
 
 import logging
-import os
 from typing import List, Sequence, Tuple
 
-from . import policy
 from .config import Config
 from .elf import ElfReadError, read_elf
-from .elfpatch import patch_file, plan_edit
+from .elfpatch import patch_file, plan_repair
 from .report import needs_libpython, problem_lines, summary
 from .scan import (
     ScanOptions,
     ScanReport,
     current_interpreter_libdirs,
-    dir_has_libpython,
     is_allowed,
-    is_elf_file,
     scan_paths,
 )
 from .sources import FileSource
@@ -55,27 +51,23 @@ def options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
 def apply_fixes(files: Sequence[Tuple[str, str]], config: Config) -> List[str]:
     """Strip build-machine RPATHs and (in repair mode) libpython entries, in place.
 
-    Returns one log line per fix. Allowed files keep their libpython.
+    Returns one log line per fix. Allowed files keep their libpython. Files that are not
+    ELF, or cannot be read, are left to the verification that follows.
     """
     libdirs = current_interpreter_libdirs()
     done: List[str] = []
     for rel, path in files:
-        if not is_elf_file(path):
-            continue
         try:
             with FileSource(path) as src:
-                info = read_elf(src)
-                drop_needed = set()
-                if config.on_violation == "repair" and not is_allowed(rel, config.allow):
-                    drop_needed = set(policy.libpython_needed(info))
-                drop_rpath = set()
-                if config.strip_rpath:
-                    drop_rpath = set(
-                        policy.removable_rpath_entries(info, libdirs, dir_has_libpython, _exists)
-                    )
-                plan = plan_edit(src, info, drop_needed, drop_rpath)
+                plan = plan_repair(
+                    src,
+                    read_elf(src),
+                    remove_libpython=config.on_violation == "repair" and not is_allowed(rel, config.allow),
+                    strip_rpath=config.strip_rpath,
+                    interpreter_libdirs=libdirs,
+                )
         except (ElfReadError, OSError):
-            continue  # the verification that follows reports it
+            continue
         if plan.empty:
             continue
         patch_file(path, plan)
@@ -84,10 +76,6 @@ def apply_fixes(files: Sequence[Tuple[str, str]], config: Config) -> List[str]:
         for entry in plan.removed_rpath:
             done.append(f"{rel}: removed RPATH/RUNPATH entry {entry} (build interpreter's lib dir)")
     return done
-
-
-def _exists(p: str) -> bool:
-    return os.path.exists(p)
 
 
 def enforce(

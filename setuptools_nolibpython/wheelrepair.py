@@ -25,9 +25,8 @@ from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 from . import policy
 from .elf import ELF_MAGIC, ElfReadError, read_elf
-from .elfpatch import EditPlan, Patch
-from .elfpatch import plan_edit as _plan_edit
-from .scan import ScanOptions, current_interpreter_libdirs, dir_has_libpython, is_allowed, scan_wheel
+from .elfpatch import EditPlan, Patch, plan_repair
+from .scan import ScanOptions, current_interpreter_libdirs, is_allowed, scan_wheel
 from .sources import SourceError, ZipMemberSource
 from .wheelsafety import ZIP_READ_ERRORS, record_digest, wheel_problems
 
@@ -123,14 +122,13 @@ def plan_wheel(
                 if src.read(0, 4) != ELF_MAGIC:
                     continue
                 elf = read_elf(src)
-                drop_needed = set(policy.libpython_needed(elf))
-                if drop_needed and is_allowed(info.filename, allow):
+                keep_libpython = bool(policy.libpython_needed(elf)) and is_allowed(info.filename, allow)
+                if keep_libpython:
                     allowed.append(info.filename)
-                    drop_needed = set()
-                drop_rpath = set()
-                if not keep_rpath:
-                    drop_rpath = set(policy.removable_rpath_entries(elf, libdirs, dir_has_libpython, os.path.exists))
-                plan = _plan_edit(src, elf, drop_needed, drop_rpath)
+                plan = plan_repair(
+                    src, elf, remove_libpython=not keep_libpython, strip_rpath=not keep_rpath,
+                    interpreter_libdirs=libdirs,
+                )
         except ElfReadError as exc:
             raise RepairError(
                 f"{wheel}: {info.filename}: cannot be read as ELF ({exc}); nothing written"
