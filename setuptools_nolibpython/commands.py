@@ -21,7 +21,7 @@ from .config import Config, ConfigError, env_override
 from .elf import ElfReadError, read_elf
 from .enforce import ViolationError, apply_fixes, enforce
 from .linkflags import Change
-from .scan import is_elf_file, iter_tree_files
+from .scan import iter_tree_files
 from .sources import FileSource
 
 log = logging.getLogger("setuptools_nolibpython")
@@ -175,7 +175,7 @@ class BdistWheelMixin:
         if not root or not os.path.isdir(root) or not platform_allows():
             return
         config = _config(cmd)
-        files = [(rel, path) for rel, path in iter_tree_files(root) if is_elf_file(path)]
+        files = list(iter_tree_files(root))  # enforce() finds the ELF files among them
         tags = ("-".join(cmd.get_tag()),) if hasattr(cmd, "get_tag") else ()
         try:
             enforce(files, config, "the wheel", wheel_tags=tags)

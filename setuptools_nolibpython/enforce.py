@@ -19,7 +19,8 @@ from .scan import (
     ScanReport,
     current_interpreter_libdirs,
     is_allowed,
-    scan_paths,
+    is_elf_file,
+    scan_elf_files,
 )
 from .sources import FileSource
 
@@ -85,9 +86,10 @@ def enforce(
 
     ``wheel_tags`` (``cp39-abi3-linux_x86_64``) tell the symbol check the Stable ABI target.
     """
-    for line in apply_fixes(files, config):
+    elf_files = [(rel, path) for rel, path in files if is_elf_file(path)]  # the one look at each file
+    for line in apply_fixes(elf_files, config):
         log.info("setuptools-nolibpython: %s", line)
-    report = scan_paths(where, files, options_for(config, wheel_tags))
+    report = scan_elf_files(where, elf_files, options_for(config, wheel_tags))
     lines = [line for r in report.files for line in problem_lines(r)]
     if report.failed:
         text = "\n".join(["setuptools-nolibpython: " + summary(report)] + ["  " + ln for ln in lines])

@@ -185,8 +185,12 @@ def scan_file(path: str, options: ScanOptions, relpath: Optional[str] = None) ->
 
 def scan_paths(target: str, files: Sequence[Tuple[str, str]], options: ScanOptions) -> ScanReport:
     """Scan (relative name, absolute path) pairs; non-ELF files are passed over."""
-    results = [scan_file(abspath, options, rel) for rel, abspath in files if is_elf_file(abspath)]
-    return _finish(target, results, options)
+    return scan_elf_files(target, [(rel, path) for rel, path in files if is_elf_file(path)], options)
+
+
+def scan_elf_files(target: str, files: Sequence[Tuple[str, str]], options: ScanOptions) -> ScanReport:
+    """Scan pairs already known to be ELF files (by magic): no second look at each file."""
+    return _finish(target, [scan_file(path, options, rel) for rel, path in files], options)
 
 
 def scan_tree(root: str, options: ScanOptions) -> ScanReport:
