@@ -10,6 +10,7 @@ own build_ext gets the behaviour by subclassing, and nothing is touched when dis
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
@@ -20,6 +21,7 @@ log = logging.getLogger("setuptools_nolibpython")
 
 _force_enable = False
 _said_platform = False
+_said_backend = False
 _subclasses: Dict[Tuple[type, type], type] = {}
 
 
@@ -45,6 +47,18 @@ def platform_allows() -> bool:
     return False
 
 
+def _note_backend(config: Config) -> None:
+    """``backend`` belongs to ``setuptools_nolibpython.wrap``; a setuptools build ignores it, and says so."""
+    global _said_backend
+    if config.backend and not _said_backend and "setuptools_nolibpython.wrap" not in sys.modules:
+        log.warning(
+            "setuptools-nolibpython: %s: backend = %r is read only by "
+            'build-backend = "setuptools_nolibpython.wrap"; this setuptools build ignores it',
+            config.source, config.backend,
+        )
+        _said_backend = True
+
+
 def with_mixin(cls: type, mixin: type) -> type:
     """``cls`` with ``mixin`` in front; cached so repeated lookups give one class."""
     if issubclass(cls, mixin):
@@ -63,6 +77,7 @@ def finalize_distribution_options(dist: Any) -> None:
         from distutils.errors import DistutilsSetupError
 
         raise DistutilsSetupError(f"setuptools-nolibpython: {exc}") from None
+    _note_backend(config)
     if not config.enable or not platform_allows():
         return
     dist._nolibpython_config = config

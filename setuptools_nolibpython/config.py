@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ TABLE = "setuptools-nolibpython"
 ENV_VAR = "SETUPTOOLS_NOLIBPYTHON"
 
 ON_VIOLATION = ("error", "warn", "repair")
+#: PEP 517's build-backend syntax: ``module`` or ``module:object`` (dotted names, spaces around ":").
+_BACKEND = re.compile(r"\s*[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\s*(:\s*[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\s*)?")
 CHECK_SYMBOLS = ("error", "warn", "off")
 
 
@@ -38,6 +41,8 @@ class Config:
     strip_rpath: bool = True
     allow: Tuple[str, ...] = ()
     check_symbols: str = "error"
+    #: The inner PEP 517 backend; read only by ``build-backend = "setuptools_nolibpython.wrap"``.
+    backend: Optional[str] = None
     source: str = field(default="defaults", compare=False)
 
 
@@ -59,7 +64,7 @@ def _choice(value: Any, key: str, where: str, choices: Tuple[str, ...]) -> str:
 
 def parse_table(table: Mapping[str, Any], where: str) -> Config:
     """Validate a ``[tool.setuptools-nolibpython]`` mapping into a Config."""
-    known = {"enable", "on-violation", "strip-rpath", "allow", "check-symbols"}
+    known = {"enable", "on-violation", "strip-rpath", "allow", "check-symbols", "backend"}
     for key in table:
         if key not in known:
             hint = ""
@@ -84,6 +89,15 @@ def parse_table(table: Mapping[str, Any], where: str) -> Config:
         for item in allow:
             _expect(item, str, "allow", where, "a list of glob strings")
         values["allow"] = tuple(allow)
+    if "backend" in table:
+        what = 'a string naming a PEP 517 backend ("module" or "module:object")'
+        backend = _expect(table["backend"], str, "backend", where, what)
+        if not _BACKEND.fullmatch(backend):
+            raise ConfigError(
+                f'{where}: [tool.{TABLE}] backend must name a PEP 517 backend as "module" or "module:object" '
+                f"(e.g. \"scikit_build_core.build\"), got {backend!r}"
+            )
+        values["backend"] = ":".join(part.strip() for part in backend.split(":"))
     return Config(source=where, **values)
 
 

@@ -1,18 +1,22 @@
 """The in-build step: fix what config allows, verify everything, decide pass or fail.
 
-Independent of setuptools: the glue hands it files and a Config and turns
-ViolationError into a build error. Fixes (strip-rpath, on-violation = "repair") are
-applied first, then the files are verified again, so the verdict is on what ships.
+Independent of setuptools: the glue hands it files (a wheel tree before it is zipped)
+or a finished wheel (``setuptools_nolibpython.wrap``, for any PEP 517 backend) and a
+Config, and turns ViolationError into a build error. Fixes (strip-rpath,
+on-violation = "repair") are applied first, then the files are verified again, so the
+verdict is on what ships.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import List, Sequence, Tuple
+import os
+from typing import Iterable, List, Sequence, Tuple
 
 from .config import Config
 from .elf import ElfReadError, read_elf
 from .elfpatch import patch_file, plan_repair
+from .policy import printable
 from .report import needs_libpython, problem_lines, summary
 from .scan import (
     ScanOptions,
@@ -21,6 +25,7 @@ from .scan import (
     is_allowed,
     is_elf_file,
     scan_elf_files,
+    scan_wheel,
 )
 from .sources import FileSource
 
@@ -72,15 +77,19 @@ def apply_fixes(files: Sequence[Tuple[str, str]], config: Config) -> List[str]:
         if plan.empty:
             continue
         patch_file(path, plan)
-        for name in plan.removed_needed:
-            done.append(f"{rel}: repaired: removed DT_NEEDED {name}")
-        for entry in plan.removed_rpath:
-            done.append(f"{rel}: removed RPATH/RUNPATH entry {entry} (build interpreter's lib dir)")
+        done += fix_lines(rel, plan.removed_needed, plan.removed_rpath)
     return done
 
 
+def fix_lines(rel: str, removed_needed: Iterable[str], removed_rpath: Iterable[str]) -> List[str]:
+    """The log lines of one file's fixes, the same for a tree and a wheel."""
+    return [f"{rel}: repaired: removed DT_NEEDED {name}" for name in removed_needed] + [
+        f"{rel}: removed RPATH/RUNPATH entry {entry} (build interpreter's lib dir)" for entry in removed_rpath
+    ]
+
+
 def enforce(
-    files: Sequence[Tuple[str, str]], config: Config, where: str, wheel_tags: Sequence[str] = ()
+    files: Sequence[Tuple[str, str]], config: Config, where: str, wheel_tags: Sequence[str] = (), hint: str = ""
 ) -> ScanReport:
     """Fix, verify, log; raise ViolationError when on-violation = "error" and a file fails.
 
@@ -89,14 +98,52 @@ def enforce(
     elf_files = [(rel, path) for rel, path in files if is_elf_file(path)]  # the one look at each file
     for line in apply_fixes(elf_files, config):
         log.info("setuptools-nolibpython: %s", line)
-    report = scan_elf_files(where, elf_files, options_for(config, wheel_tags))
+    return verdict(scan_elf_files(where, elf_files, options_for(config, wheel_tags)), config, hint)
+
+
+def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
+    """The same fix-verify-decide for a finished wheel, rewritten in place when fixed.
+
+    Fixes go through wheelrepair (temp file beside the wheel, verified, renamed over
+    it), so the wheel is whole or unchanged. The caller deletes the wheel on
+    ViolationError (on-violation = "error").
+    """
+    from .wheelrepair import RepairError, repair_wheel
+
+    try:
+        result = repair_wheel(
+            wheel,
+            os.path.dirname(os.path.abspath(wheel)),
+            keep_rpath=not config.strip_rpath,
+            allow=config.allow,
+            remove_libpython=config.on_violation == "repair",
+            in_place=True,
+        )
+    except RepairError as exc:
+        raise ViolationError(f"setuptools-nolibpython: {exc}") from None
+    for fix in result.fixes:
+        for line in fix_lines(fix.path, fix.removed_needed, fix.removed_rpath):
+            log.info("setuptools-nolibpython: %s", line)
+    tags = (os.path.basename(wheel),)
+    return verdict(scan_wheel(wheel, options_for(config, tags)), config, hint)
+
+
+def verdict(report: ScanReport, config: Config, hint: str = "") -> ScanReport:
+    """Log the report; raise ViolationError when it failed and on-violation is not "warn".
+
+    ``hint`` is one more line for files that need libpython: how the build that made
+    them links it (the wrapper knows the backend; the policy's fix speaks of setuptools).
+    """
     lines = [line for r in report.files for line in problem_lines(r)]
     if report.failed:
-        text = "\n".join(["setuptools-nolibpython: " + summary(report)] + ["  " + ln for ln in lines])
+        head = ["setuptools-nolibpython: " + summary(report)]
+        head += [printable(f"  {report.target}: {e}") for e in report.errors]
+        text = "\n".join(head + ["  " + ln for ln in lines])
         if config.on_violation == "warn":
             log.warning("%s", text)
             return report
         if any(needs_libpython(r) and not r.allowed for r in report.files):
+            text += f"\n  {hint}" if hint else ""
             text += '\n  (set on-violation = "repair" in [tool.setuptools-nolibpython] to fix such files automatically)'
         raise ViolationError(text)
     for ln in lines:

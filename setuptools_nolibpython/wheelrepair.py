@@ -105,6 +105,7 @@ def plan_wheel(
     *,
     keep_rpath: bool = False,
     allow: Sequence[str] = (),
+    remove_libpython: bool = True,
 ) -> Tuple[Dict[str, EditPlan], Tuple[str, ...]]:
     """{member: plan} for every ELF member that needs an edit, and the allowed members.
 
@@ -126,7 +127,7 @@ def plan_wheel(
                 if keep_libpython:
                     allowed.append(info.filename)
                 plan = plan_repair(
-                    src, elf, remove_libpython=not keep_libpython, strip_rpath=not keep_rpath,
+                    src, elf, remove_libpython=remove_libpython and not keep_libpython, strip_rpath=not keep_rpath,
                     interpreter_libdirs=libdirs,
                 )
         except ElfReadError as exc:
@@ -307,9 +308,17 @@ def repair_wheel(
     keep_rpath: bool = False,
     allow: Sequence[str] = (),
     force_copy: bool = False,
+    remove_libpython: bool = True,
+    in_place: bool = False,
 ) -> RepairResult:
-    """Write ``outdir/<same name>`` with libpython removed; the input is never modified."""
-    final = _output_path(wheel, outdir)
+    """Write ``outdir/<same name>`` with libpython removed; the input is never modified.
+
+    ``in_place`` (a build backend's own wheel, checked before it is handed over) renames
+    the new wheel over the input instead; ``outdir`` is then the input's directory.
+    ``remove_libpython=False`` applies only the RPATH part (``strip-rpath`` without
+    ``on-violation = "repair"``).
+    """
+    final = os.path.join(outdir, os.path.basename(wheel)) if in_place else _output_path(wheel, outdir)
     try:
         zf = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile, ValueError, RuntimeError) as exc:  # "zip file version 25.5"
@@ -319,7 +328,7 @@ def repair_wheel(
         if problems:
             raise RepairError(f"{wheel}: refusing to repair an unsafe wheel: " + "; ".join(problems))
         record = _record_name(zf, wheel)
-        plans, allowed = plan_wheel(zf, wheel, keep_rpath=keep_rpath, allow=allow)
+        plans, allowed = plan_wheel(zf, wheel, keep_rpath=keep_rpath, allow=allow, remove_libpython=remove_libpython)
         if not plans:
             if not force_copy:
                 return RepairResult(wheel, None, (), allowed)
@@ -338,7 +347,7 @@ def repair_wheel(
                 ) from None
             except _ZIP_READ_ERRORS as exc:
                 raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
-            _verify(tmp, wheel, allow, keep_rpath)
+            _verify(tmp, wheel, allow, remove_libpython)
             try:
                 _publish(tmp, final)
             except OSError as exc:
@@ -349,13 +358,21 @@ def repair_wheel(
     return RepairResult(wheel, final, fixes, allowed, tuple(drop))
 
 
-def _verify(tmp: str, wheel: str, allow: Sequence[str], keep_rpath: bool) -> None:
-    """Scan the new wheel before it gets its name: the verdict is on what ships."""
+def _verify(tmp: str, wheel: str, allow: Sequence[str], remove_libpython: bool) -> None:
+    """Scan the new wheel before it gets its name: the verdict is on what ships.
+
+    Without ``remove_libpython`` a file may still need libpython (the caller judges that).
+    """
     report = scan_wheel(
         tmp, ScanOptions(allow=tuple(allow), interpreter_libdirs=current_interpreter_libdirs(), check_rpath=False)
     )
-    if report.failed:
-        what = "; ".join(list(report.errors) + [f"{f.path}: {f.verdict}" for f in report.failures])
+    failures = [
+        f for f in report.failures
+        if remove_libpython or any(p.severity == policy.ERROR and p.code != policy.NEEDS_LIBPYTHON for p in f.problems)
+        or f.info is None
+    ]
+    if report.errors or failures:
+        what = "; ".join(list(report.errors) + [f"{f.path}: {f.verdict}" for f in failures])
         raise RepairError(f"{wheel}: the repaired wheel still fails the check ({what}); nothing written")
 
 
