@@ -113,6 +113,26 @@ REQUIRED["composition"] += (
     "build_ext subclass in pyproject [tool.setuptools] cmdclass",
 )
 
+# Backends of tests/test_wrap_backends.py: build-backend = "setuptools_nolibpython.wrap".
+SECTIONS["backends"] = (
+    "`build-backend = \"setuptools_nolibpython.wrap\"` around real backends from PyPI, installed by the "
+    "front-end's build isolation (cmake and ninja from PyPI too): scikit-build-core with a CMakeLists linking "
+    "`Python::Python`, meson-python with `dependency('python3-embed')`, built by pyenv CPython 3.11 (shared "
+    "libpython). Negative control: the same project without the wrapper ships a module that fails in Debian's "
+    "python3.11 with libpython hidden."
+)
+REQUIRED["backends"] = (
+    "scikit-build-core: on-violation = error",
+    "scikit-build-core: on-violation = repair",
+    "scikit-build-core: pip install -e",
+    "scikit-build-core: python -m build",
+    "meson-python: on-violation = error",
+    "meson-python: on-violation = repair",
+    "meson-python: pip install -e",
+    "meson-python: uv build --wheel",
+    "setuptools.build_meta as the inner backend",
+)
+
 STATUS_TEXT = {
     "pass": "pass",
     "limit": "fails as documented",
