@@ -20,6 +20,7 @@ pip and build call hooks with, in a subprocess, without an isolated environment.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -128,7 +129,7 @@ def make_backend_project(root: Path, kind: str, mode: Optional[str], name: str =
         table = f'[tool.setuptools-nolibpython]\nbackend = "{b.module}"\non-violation = "{mode}"\n'
     extra = ""
     if kind == "skbuild":
-        extra = "[tool.scikit-build]\nwheel.packages = [\"src/%s\"]\n" % name
+        extra = f'[tool.scikit-build]\nwheel.packages = ["src/{name}"]\n'
     reqs = ", ".join(f'"{r}"' for r in requires)
     (root / "pyproject.toml").write_text(
         f'[build-system]\nrequires = [{reqs}]\nbuild-backend = "{build_backend}"\n\n'
@@ -205,6 +206,16 @@ def debian_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv / "bin" / "python"
 
 
+def tools_used(log: str) -> str:
+    """The backend's and its build tool's versions, as the isolated build printed them."""
+    found = re.search(r"scikit-build-core (\S+) using CMake (\S+)", log)
+    if found:
+        return f"scikit-build-core {found[1]}, CMake {found[2]}"
+    meson = re.search(r"The Meson build system\s+Version: (\S+)", log)
+    ninja = re.search(r"Found ninja-(\S+) at (\S+)", log)
+    return f"meson {meson[1] if meson else '?'}, ninja {ninja[1] if ninja else '?'}"
+
+
 def _members_so(wheel: Path) -> List[str]:
     with zipfile.ZipFile(wheel) as zf:
         return [n for n in zf.namelist() if n.endswith(".so")]
@@ -249,6 +260,8 @@ def test_repair_mode_imports_without_libpython(kind: str, builds: Dict[Tuple[str
                 "import bprobe._ext as m; print(m.answer(), m.__file__)"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     answer, path = proc.stdout.split()
+    if kind == "meson":  # the build tools came from the build's own isolation (PyPI), not the system
+        assert re.search(r"Found ninja-\S+ at \S*pip-build-env", b.log), tools_used(b.log)
     assert answer == "42" and path.startswith(str(debian_venv.parent.parent)), proc.stdout
     # Control: without the wrapper the module needs libpython and fails there with the seed's error.
     control = builds[(kind, None)]
@@ -261,9 +274,40 @@ def test_repair_mode_imports_without_libpython(kind: str, builds: Dict[Tuple[str
                               "import bprobe._ext", without_libpython=True)
     assert cproc.returncode != 0 and SEED_ERROR in cproc.stderr, cproc.stderr[-2000:]
     record_compat(SECTION, f"{BACKENDS[kind].label}: on-violation = repair", "pass",
-                  f"pip wheel: DT_NEEDED {SONAME} removed, RUNPATH {dyn['RUNPATH'] or 'none'}; imports in a venv of "
+                  f"pip wheel ({tools_used(b.log)}): DT_NEEDED {SONAME} removed, "
+                  f"RUNPATH {dyn['RUNPATH'] or 'none'}; imports in a venv of "
                   f"Debian's python3.11 with libpython hidden; build {b.seconds:.0f} s; without the wrapper: "
                   f"{SEED_ERROR}")
+
+
+def test_warn_and_allow_on_a_backend_wheel(builds: Dict[Tuple[str, Optional[str]], Build], tmp_path: Path,
+                                          caplog: pytest.LogCaptureFixture) -> None:
+    """``warn`` and ``allow`` mean what they mean on the setuptools path, on the control's
+    real CMake-built wheel (the one that needs libpython), checked as the wrapper does."""
+    from setuptools_nolibpython.config import Config
+    from setuptools_nolibpython.enforce import ViolationError, enforce_wheel
+
+    control = builds[("skbuild", None)].wheel
+    member = f"bprobe/{EXT}"
+
+    def fresh(name: str) -> Path:
+        (tmp_path / name).mkdir()
+        return Path(shutil.copy2(control, tmp_path / name / control.name))
+
+    with pytest.raises(ViolationError, match=f"{member}: error: needs {SONAME}"):
+        enforce_wheel(str(fresh("error")), Config(enable=True))  # negative control
+    warned = fresh("warn")
+    before = warned.read_bytes()
+    with caplog.at_level("INFO", logger="setuptools_nolibpython"):
+        report = enforce_wheel(str(warned), Config(enable=True, on_violation="warn", strip_rpath=False))
+    assert report.failed and warned.read_bytes() == before
+    assert any(r.levelname == "WARNING" and f"{member}: error: needs {SONAME}" in r.getMessage()
+               for r in caplog.records)
+    allowed = fresh("allow")
+    report = enforce_wheel(str(allowed), Config(enable=True, on_violation="repair", allow=("bprobe/*.so",)))
+    assert not report.failed and [f.verdict for f in report.files] == ["allowed"]
+    tree = unpack_wheel(allowed, tmp_path / "allowed-tree")
+    assert libpython_needed_by_readelf(tree / member) == [SONAME]  # repair left the allowed file alone
 
 
 # ---------------------------------------------------------------- editable (PEP 660)
@@ -452,17 +496,16 @@ def _wrapped(tmp_path: Path, table: str) -> Path:
     return tmp_path
 
 
+TABLE = "[tool.setuptools-nolibpython]\n"
 ERRORS = {
-    "no backend": ("[tool.setuptools-nolibpython]\non-violation = \"repair\"\n",
-                   "[tool.setuptools-nolibpython] has no backend;"),
+    "no backend": (TABLE + 'on-violation = "repair"\n', "[tool.setuptools-nolibpython] has no backend;"),
     "no table": ("", "[tool.setuptools-nolibpython] has no backend;"),
-    "cannot be imported": ("[tool.setuptools-nolibpython]\nbackend = \"no_such_backend.build\"\n",
+    "cannot be imported": (TABLE + 'backend = "no_such_backend.build"\n',
                            "backend = 'no_such_backend.build' cannot be imported (ModuleNotFoundError: "),
-    "names the wrapper": ("[tool.setuptools-nolibpython]\nbackend = \"setuptools_nolibpython.wrap\"\n",
-                          "names this wrapper itself"),
-    "names the wrapper, other spelling": ("[tool.setuptools-nolibpython]\nbackend = \"setuptools_nolibpython : wrap\"\n",
+    "names the wrapper": (TABLE + 'backend = "setuptools_nolibpython.wrap"\n', "names this wrapper itself"),
+    "names the wrapper, other spelling": (TABLE + 'backend = "setuptools_nolibpython : wrap"\n',
                                           "names this wrapper itself"),
-    "lacks a called hook": ("[tool.setuptools-nolibpython]\nbackend = \"tinybackend\"\n",
+    "lacks a called hook": (TABLE + 'backend = "tinybackend"\n',
                             "backend 'tinybackend' has no build_sdist hook, which the front-end called"),
 }
 
