@@ -113,7 +113,7 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
     try:
         result = repair_wheel(
             wheel,
-            os.path.dirname(os.path.abspath(wheel)),
+            os.path.dirname(os.path.abspath(wheel)),  # unused in place; the temp file goes beside the wheel
             keep_rpath=not config.strip_rpath,
             allow=config.allow,
             remove_libpython=config.on_violation == "repair",

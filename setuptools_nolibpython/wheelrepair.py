@@ -311,14 +311,13 @@ def repair_wheel(
     remove_libpython: bool = True,
     in_place: bool = False,
 ) -> RepairResult:
-    """Write ``outdir/<same name>`` with libpython removed; the input is never modified.
-
-    ``in_place`` (a build backend's own wheel, checked before it is handed over) renames
-    the new wheel over the input instead; ``outdir`` is then the input's directory.
+    """Write ``outdir/<same name>`` with libpython removed; the input is never modified,
+    except with ``in_place`` (a build backend's own wheel, checked before it is handed
+    over): then the new wheel is renamed over the input and ``outdir`` is not used.
     ``remove_libpython=False`` applies only the RPATH part (``strip-rpath`` without
     ``on-violation = "repair"``).
     """
-    final = os.path.join(outdir, os.path.basename(wheel)) if in_place else _output_path(wheel, outdir)
+    final = os.path.abspath(wheel) if in_place else _output_path(wheel, outdir)
     try:
         zf = zipfile.ZipFile(wheel)
     except (OSError, zipfile.BadZipFile, ValueError, RuntimeError) as exc:  # "zip file version 25.5"

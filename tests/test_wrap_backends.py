@@ -19,6 +19,7 @@ pip and build call hooks with, in a subprocess, without an isolated environment.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -460,6 +461,8 @@ HOOK_CALL = textwrap.dedent(
             print("RESULT", caller.build_editable(sys.argv[3]))
         elif hook == "build_sdist":
             print("RESULT", caller.build_sdist(sys.argv[3]))
+        elif hook == "build_wheel":
+            print("RESULT", caller.build_wheel(sys.argv[3]))
         else:
             print("RESULT", getattr(caller, hook)())
     except HookMissing as exc:
@@ -471,6 +474,16 @@ HOOK_CALL = textwrap.dedent(
 
 TINY_BACKEND = textwrap.dedent(
     """
+    import os, shutil
+
+    class Backend:  # for the module:object form
+        @staticmethod
+        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+            # A real wheel made elsewhere (TINY_WHEEL), handed over as this backend's own.
+            src = os.environ["TINY_WHEEL"]
+            shutil.copy(src, wheel_directory)
+            return os.path.basename(src)
+
     def get_requires_for_build_wheel(config_settings=None):
         return ["tiny-extra-requirement"]
 
@@ -480,8 +493,8 @@ TINY_BACKEND = textwrap.dedent(
 )
 
 
-def _hook(project: Path, hook: str, *args: str) -> Tuple[str, str]:
-    env = {"PYTHONPATH": str(project)}  # where the tiny in-tree backend lives
+def _hook(project: Path, hook: str, *args: str, env: Optional[Dict[str, str]] = None) -> Tuple[str, str]:
+    env = {"PYTHONPATH": str(project), **(env or {})}  # where the tiny in-tree backend lives
     proc = run([PYTHON, "-c", HOOK_CALL, project, hook, *args], env=env, cwd=project)
     return proc.stdout, proc.stderr
 
@@ -559,3 +572,49 @@ def test_setuptools_build_without_the_wrapper_says_backend_is_ignored(tmp_path: 
     plain = make_project(tmp_path / "q", enable=True)
     assert "is read only by" not in run([PYTHON, "setup.py", "--name"], cwd=plain).stderr
 
+
+
+def test_object_form_and_environment_switch(builds: Dict[Tuple[str, Optional[str]], Build], tmp_path: Path) -> None:
+    """``backend = "module:object"`` is resolved as PEP 517 says; the wheel it hands over
+    (the control's real CMake-built one, which needs libpython) is judged, and
+    SETUPTOOLS_NOLIBPYTHON=0 passes it through unchecked."""
+    wheel = builds[("skbuild", None)].wheel
+    project = _wrapped(tmp_path / "p", TABLE + 'backend = "tinybackend:Backend"\n')
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out, err = _hook(project, "build_wheel", str(out_dir), env={"TINY_WHEEL": str(wheel)})
+    assert "HOOKFAILED CalledProcessError" in out and f"bprobe/{EXT}: error: needs {SONAME}" in err, out + err
+    assert list(out_dir.iterdir()) == [], "the failing wheel was handed over"
+    off = {"TINY_WHEEL": str(wheel), "SETUPTOOLS_NOLIBPYTHON": "0"}
+    out, err = _hook(project, "build_wheel", str(out_dir), env=off)
+    assert f"RESULT {wheel.name}" in out, out + err
+    assert "SETUPTOOLS_NOLIBPYTHON turns the checks off" in err
+    assert (out_dir / wheel.name).read_bytes() == wheel.read_bytes()
+
+
+def _zip(path: Path, members: Dict[str, str]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+    return path
+
+
+def test_editable_loader_not_understood_is_a_note(tmp_path: Path) -> None:
+    """What the wrapper cannot find is said, never guessed (editables.external_files)."""
+    from setuptools_nolibpython.editables import external_files
+
+    odd = external_files(str(_zip(tmp_path / "a.whl", {"_a_editable_loader.py": "def init():\n    pass\n"})))
+    assert odd.files == () and "no build directory found" in odd.notes[0]
+    build = tmp_path / "build"
+    (build / "meson-info").mkdir(parents=True)
+    (build / "meson-info" / "intro-install_plan.json").write_text("{not json")
+    loader = f"def init():\n    f = MesonpyMetaFinder('a', {{'a'}}, {str(build)!r}, ['ninja'], False)\n"
+    broken = external_files(str(_zip(tmp_path / "b.whl", {"_a_editable_loader.py": loader})))
+    assert broken.build_dir == str(build) and "cannot read meson's install plan" in broken.notes[0]
+    # Negative control: a plan naming a real file gives that file, under its install name.
+    (build / "m.so").write_bytes(b"\x7fELF")
+    plan = {"targets": {str(build / "m.so"): {"destination": "{py_platlib}/a/m.so"}}}
+    (build / "meson-info" / "intro-install_plan.json").write_text(json.dumps(plan))
+    good = external_files(str(_zip(tmp_path / "c.whl", {"_a_editable_loader.py": loader})))
+    assert good.files == (("a/m.so", str(build / "m.so")),) and good.notes == ()
+    assert external_files(str(_zip(tmp_path / "d.whl", {"a/__init__.py": ""}))).build_dir is None
