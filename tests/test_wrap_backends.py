@@ -63,9 +63,6 @@ EXT = f"_ext{sysconfig.get_config_var('EXT_SUFFIX')}"
 SEED_ERROR = f"ImportError: {SONAME}: cannot open shared object file"
 PKG_CONFIG_DIR = Path(str(sysconfig.get_config_var("LIBPC") or ""))
 
-pytestmark = pytest.mark.slow
-
-
 # ---------------------------------------------------------------- the projects
 @dataclass(frozen=True)
 class Backend:
@@ -223,6 +220,7 @@ def _members_so(wheel: Path) -> List[str]:
 
 
 # ---------------------------------------------------------------- error, repair, control
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(BACKENDS))
 def test_error_mode_fails_naming_the_module(kind: str, builds: Dict[Tuple[str, Optional[str]], Build]) -> None:
     b = builds[(kind, "error")]
@@ -241,6 +239,7 @@ def test_error_mode_fails_naming_the_module(kind: str, builds: Dict[Tuple[str, O
                   f"without the wrapper the wheel ships it ({control.wheel.name})")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(BACKENDS))
 def test_repair_mode_imports_without_libpython(kind: str, builds: Dict[Tuple[str, Optional[str]], Build],
                                                debian_venv: Path, tmp_path: Path) -> None:
@@ -281,6 +280,7 @@ def test_repair_mode_imports_without_libpython(kind: str, builds: Dict[Tuple[str
                   f"{SEED_ERROR}")
 
 
+@pytest.mark.slow
 def test_warn_and_allow_on_a_backend_wheel(builds: Dict[Tuple[str, Optional[str]], Build], tmp_path: Path,
                                           caplog: pytest.LogCaptureFixture) -> None:
     """``warn`` and ``allow`` mean what they mean on the setuptools path, on the control's
@@ -337,6 +337,7 @@ def _editable(root: Path, kind: str, mode: str, py: Path, wheelhouse: Path) -> T
     return project, proc.stdout + proc.stderr, proc.returncode, time.monotonic() - start
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(BACKENDS))
 def test_editable(kind: str, dev_venv: Path, tmp_path: Path, wheelhouse: Path) -> None:
     (_, elog, erc, _), (project, log, rc, secs) = in_parallel(
@@ -410,6 +411,7 @@ def _frontend(case: str, root: Path, wheelhouse: Path) -> Build:
 FRONTENDS = {"python -m build": "scikit-build-core", "uv build --wheel": "meson-python"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(FRONTENDS))
 def test_frontends(case: str, tmp_path: Path, wheelhouse: Path) -> None:
     _requirements()
@@ -431,6 +433,7 @@ def test_frontends(case: str, tmp_path: Path, wheelhouse: Path) -> None:
                   f"{b.seconds:.0f} s")
 
 
+@pytest.mark.slow
 def test_setuptools_inner_backend_is_the_setuptools_path(tmp_path: Path, wheelhouse: Path) -> None:
     """``backend = "setuptools.build_meta"`` routes to setuptools_nolibpython.build_meta: the
     link line is cleaned (a check alone, in error mode, would fail this build instead)."""
@@ -577,6 +580,7 @@ def test_setuptools_build_without_the_wrapper_says_backend_is_ignored(tmp_path: 
 
 
 
+@pytest.mark.slow
 def test_object_form_and_environment_switch(builds: Dict[Tuple[str, Optional[str]], Build], tmp_path: Path) -> None:
     """``backend = "module:object"`` is resolved as PEP 517 says; the wheel it hands over
     (the control's real CMake-built one, which needs libpython) is judged, and
