@@ -30,6 +30,7 @@ scope``. No Debian host opens libpython RTLD_LOCAL, so no cell here is a known l
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import shutil
 import subprocess
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import pytest
-from support import DEBIAN_PYTHON, postgres, readelf_needed, record_compat, require, run, uwsgi
+from support import DEBIAN_PYTHON, REPO, postgres, readelf_needed, record_compat, require, run, uwsgi
 from support import embedders as emb
 from support.matrix import SampleBuild, build_pairs, interpreter_info, make_venv
 
@@ -47,6 +48,9 @@ UWSGI_SECTION = "application server uWSGI"
 PG_SECTION = "database PostgreSQL PL/Python"
 GDB_SECTION = "debugger gdb"
 VIM_SECTION = "editor vim"
+PG_CASE = "plpython3u function, private cluster (unix socket only, run as postgres)"
+GDB_CASE = "gdb -batch -ex 'python import ...'"
+VIM_CASE = "vim.nox -es -c 'py3 ...' -c 'qa!'"
 
 
 # ---------------------------------------------------------------- builds and the site
@@ -240,7 +244,7 @@ def test_postgresql_plpython(site: Path) -> None:
     adds = emb.added_to_global_scope(emb.ld_debug_lines(site), int(report["pid"]))
     assert str(postgres.PLPYTHON) in adds and any(emb.same_file(p, emb.DEBIAN_LIBPYTHON) for p in adds), adds
     record_compat(
-        PG_SECTION, "plpython3u function, private cluster (unix socket only, run as postgres)", "pass",
+        PG_SECTION, PG_CASE, "pass",
         f"`SELECT nolibpython_probe({a}, {b})` through psql; {evidence}; how: the backend dlopen()s "
         f"{postgres.PLPYTHON.name} (NEEDED {LIBPYTHON_SONAME}) RTLD_GLOBAL (LD_DEBUG: `add {postgres.PLPYTHON} [0] "
         f"to global scope`, then libpython); cluster stopped by pg_ctl, no process left",
@@ -263,7 +267,7 @@ def test_gdb(site: Path) -> None:
     assert proc.returncode == 0, f"gdb failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     report = emb.fields(proc.stdout)
     evidence = check_report(site, report, a, b, str(emb.GDB))
-    record_compat(GDB_SECTION, "gdb -batch -ex 'python import ...'", "pass", f"{evidence}; how: {how}")
+    record_compat(GDB_SECTION, GDB_CASE, "pass", f"{evidence}; how: {how}")
 
 
 def test_vim(site: Path) -> None:
@@ -277,7 +281,7 @@ def test_vim(site: Path) -> None:
     proc, text = emb.run_vim(site, a, b)
     assert proc.returncode == 0, f"vim failed ({proc.returncode}):\n{text}\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
     evidence = check_report(site, emb.fields(text), a, b, str(emb.VIM))
-    record_compat(VIM_SECTION, "vim.nox -es -c 'py3 ...' -c 'qa!'", "pass",
+    record_compat(VIM_SECTION, VIM_CASE, "pass",
                   f"{evidence}; how: `vim --version` says +python3 (not +python3/dyn): {how}")
 
 
@@ -293,3 +297,21 @@ def test_embedders_fail_without_global_libpython(site: Path) -> None:
     assert report["sum"] == str(a + b) and report["libpython"] == "", report
     with pytest.raises(AssertionError, match="libpython mapped in the host"):
         check_report(site, report, a, b, str(DEBIAN_PYTHON))
+
+
+def test_every_cell_is_required_by_gen_compat() -> None:
+    """`gen_compat.py --check` fails CI when one of these cells is missing: the names the
+    tests record must be exactly the ones the script requires."""
+    spec = importlib.util.spec_from_file_location("gen_compat", REPO / "scripts" / "gen_compat.py")
+    assert spec is not None and spec.loader is not None
+    gen_compat = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen_compat)
+    recorded = {
+        UWSGI_SECTION: tuple(case for case, _ in UWSGI_CASES.values()),
+        PG_SECTION: (PG_CASE,),
+        GDB_SECTION: (GDB_CASE,),
+        VIM_SECTION: (VIM_CASE,),
+    }
+    for section, cases in recorded.items():
+        assert gen_compat.REQUIRED.get(section) == cases, section
+        assert section in gen_compat.SECTIONS, section
