@@ -186,10 +186,10 @@ def test_uwsgi(mode: str, site: Path, uwsgi_plugin: str) -> None:
             assert all(r.get("sum") == str(a + b) for r in reports), reports
         master = server.proc.pid if server.proc else -1
     finally:
-        server.stop()
-    assert server.leftover_pids() == [], f"uwsgi processes left after stop: {server.leftover_pids()}"
-    log = server.output()
-    assert ("Python threads support is disabled" in log) == (mode != "threads"), log
+        leftovers = server.stop()
+    assert leftovers == [], f"uwsgi processes left after SIGINT to the master: {leftovers}"
+    log = server.log_text()
+    assert ("Python threads support is disabled" in log) == (mode != "threads"), server.output()
     assert int(report["ppid"]) == master, f"answered by pid {report['pid']}, not a worker of {master}"
     # Where ld.so loaded the module: with --lazy-apps in every worker, else once in the
     # master before it forked the workers.
@@ -234,10 +234,9 @@ def test_postgresql_plpython(site: Path) -> None:
         assert query.returncode == 0, f"{query.stdout}\n{query.stderr}\n{cluster.server_log()}"
         postmaster = cluster.postmaster_pid()
     finally:
-        stopped = cluster.stop()
-    assert stopped is not None and stopped.returncode == 0, f"pg_ctl stop: {stopped}"
-    assert "server stopped" in stopped.stdout, stopped.stdout
-    assert cluster.leftover_pids() == [], f"postgres processes left after pg_ctl stop: {cluster.leftover_pids()}"
+        stopped, leftovers = cluster.stop()
+    assert stopped is not None and stopped.returncode == 0 and "server stopped" in stopped.stdout, stopped
+    assert leftovers == [], f"postgres processes left after pg_ctl stop: {leftovers}"
     report = emb.fields(query.stdout)
     assert int(report["ppid"]) == postmaster, f"answered by pid {report['pid']}, not a backend of {postmaster}"
     evidence = check_report(site, report, a, b, str(postgres.BIN / "postgres"))

@@ -235,6 +235,19 @@ def wait_gone(pids: Sequence[int], timeout: float = 30) -> List[int]:
     return alive
 
 
+def reap_leftovers(text: str, grace: float = 5) -> List[int]:
+    """Processes of ours (``text`` in their command line) still alive ``grace`` seconds
+    after their server was stopped: each gets SIGKILL by its pid, and the list is
+    returned so the test can fail on it without leaving them behind."""
+    left = wait_gone([p for p in pids_with_arg(text) if p != os.getpid()], grace)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

@@ -9,7 +9,6 @@ left.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from .apache import free_port
-from .embedders import PROBE_MODULE, ld_debug_env, pids_with_arg, stop_pid
+from .embedders import PROBE_MODULE, ld_debug_env, reap_leftovers, stop_pid
 
 UWSGI = Path("/usr/bin/uwsgi-core")
 PLUGIN = Path("/usr/lib/uwsgi/plugins/python3_plugin.so")
@@ -96,14 +95,16 @@ class Uwsgi:
                     raise AssertionError(f"GET {url}: {exc}\n{self.output()}") from None
                 time.sleep(0.2)
 
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
     def output(self) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "--- uwsgi log\n" + "\n".join(ln for ln in text.splitlines()[-80:])
+        return "--- uwsgi log (end)\n" + "\n".join(self.log_text().splitlines()[-80:])
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            stop_pid(self.proc, signal.SIGINT)
-
-    def leftover_pids(self) -> List[int]:
-        """Processes still running with our app path in their command line (none after stop)."""
-        return [p for p in pids_with_arg(str(self.app)) if p != os.getpid()]
+    def stop(self) -> List[int]:
+        """SIGINT to the master; returns the processes of ours that outlived it (each
+        then killed by its pid): the test requires none."""
+        if self.proc is None:
+            return []
+        stop_pid(self.proc, signal.SIGINT)
+        return reap_leftovers(str(self.app))
