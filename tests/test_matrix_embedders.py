@@ -23,9 +23,12 @@ sample built without the plugin links libpython.
 
 How each host puts libpython in the global scope is measured too: gdb and vim.nox link it
 (DT_NEEDED of the executable; vim.nox is built ``+python3``, not ``+python3/dyn``, so no
-dlopen flags are involved); uWSGI and PostgreSQL dlopen their python plugin, which links
-libpython, with RTLD_GLOBAL, and ld.so reports ``add .../libpython3.11.so.1.0 [0] to global
-scope``. No Debian host opens libpython RTLD_LOCAL, so no cell here is a known limit.
+dlopen flags are involved; vim's python3/dyn builds, which Debian does not ship, open
+libpython ``RTLD_LAZY|RTLD_GLOBAL`` unless configured with both PY_NO_RTLD_GLOBAL and
+PY3_NO_RTLD_GLOBAL, per vim's src/if_python3.c); uWSGI and PostgreSQL dlopen their python
+plugin, which links libpython, with RTLD_GLOBAL, and ld.so reports ``add
+.../libpython3.11.so.1.0 [0] to global scope``. None of these four hosts opens libpython
+RTLD_LOCAL, so no cell here is a known limit; should one start to, its test fails.
 """
 
 from __future__ import annotations
