@@ -42,6 +42,15 @@ SECTIONS: Dict[str, str] = {
     "apache mod_wsgi": "Debian's apache2 + libapache2-mod-wsgi-py3 on 127.0.0.1 (private ServerRoot, free "
                        "high port) serve a WSGI app that calls the plugin-built module (built by Debian's "
                        "python3.11, the interpreter mod_wsgi embeds).",
+    "application server uWSGI": "Debian's uwsgi-core + uwsgi-plugin-python3 (`--plugin python3 --master`, "
+                                 "`--http-socket` on 127.0.0.1 at a free port) serve an app that calls the "
+                                 "plugin-built module (built by Debian's python3.11, which all hosts below embed); "
+                                 "requested over HTTP, stopped by SIGINT to the master's pid.",
+    "database PostgreSQL PL/Python": "Debian's postgresql-15 + postgresql-plpython3-15: a private cluster (initdb in a "
+                                     "temp dir, run as postgres, unix socket only), a plpython3u function that imports "
+                                     "the plugin-built module, queried with psql, stopped by pg_ctl.",
+    "debugger gdb": "Debian's gdb runs `python ...` in batch mode and imports the plugin-built module.",
+    "editor vim": "Debian's vim-nox runs `py3 ...` in silent Ex mode and imports the plugin-built module.",
     "cibuildwheel": "The configuration in [cibuildwheel.md](cibuildwheel.md), checked without a container "
                     "engine: cibuildwheel parses it, the containers' situation is reproduced, and its repair "
                     "and test commands run on the plugin's wheel.",
@@ -74,6 +83,20 @@ REQUIRED: Dict[str, Tuple[str, ...]] = {
     "apache mod_wsgi": (
         "embedded mode",
         "daemon mode (WSGIDaemonProcess)",
+    ),
+    "application server uWSGI": (
+        "--plugin python3, --master",
+        "--enable-threads (module called from a Python thread)",
+        "--lazy-apps --processes 2 (app loaded in each worker)",
+    ),
+    "database PostgreSQL PL/Python": (
+        "plpython3u function, private cluster (unix socket only, run as postgres)",
+    ),
+    "debugger gdb": (
+        "gdb -batch -ex 'python import ...'",
+    ),
+    "editor vim": (
+        "vim.nox -es -c 'py3 ...' -c 'qa!'",
     ),
     "cibuildwheel": (
         "configuration accepted by cibuildwheel",
