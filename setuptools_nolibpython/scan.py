@@ -8,7 +8,6 @@ WheelCheck: ``collect`` sees each file while it is open, ``finish`` sees them al
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import stat
 import sysconfig
@@ -19,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Seque
 
 from . import policy, wheelsafety
 from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_elf
+from .globs import matches_any
 from .names import is_libpython_filename
 from .policy import ERROR, Problem
 from .sources import ByteSource, BytesSource, FileSource, SourceError, ZipMemberSource
@@ -96,7 +96,8 @@ def dir_has_libpython(path: str) -> bool:
 
 
 def is_allowed(path: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+    """Does an ``allow`` glob match ``path``? (path-segment semantics: see globs)."""
+    return matches_any(path, patterns)
 
 
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:

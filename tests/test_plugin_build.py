@@ -156,16 +156,16 @@ GLOBAL_SOURCES: Dict[str, Tuple[str, Dict[str, str], Dict[str, str], str]] = {
     # name: (pyproject extra, extra files, environment, the log line the fix must write)
     "tool.distutils.build_ext libraries": (
         f'[tool.distutils.build_ext]\nlibraries = "python{LDVERSION}"\nlibrary-dirs = "{LIBDIR}"\n', {}, {},
-        f"build_ext: removed 'python{LDVERSION}' (libpython) from libraries"),
+        f"glob._ext: removed 'python{LDVERSION}' (libpython) from build_ext libraries"),
     "setup.cfg [build_ext] libraries": (
         "", {"setup.cfg": f"[build_ext]\nlibraries = python{LDVERSION}\nlibrary_dirs = {LIBDIR}\n"}, {},
-        f"build_ext: removed 'python{LDVERSION}' (libpython) from libraries"),
+        f"glob._ext: removed 'python{LDVERSION}' (libpython) from build_ext libraries"),
     # LDFLAGS land before the objects: --no-as-needed keeps the library, as real builds see
     "LDFLAGS": ("", {}, {"LDFLAGS": f"-Wl,--no-as-needed -L{LIBDIR} -lpython{LDVERSION}"},
-                f"linker command: removed '-lpython{LDVERSION}' (libpython) from linker_so"),
+                f"glob._ext: removed '-lpython{LDVERSION}' (libpython) from the linker command (LDSHARED/LDFLAGS)"),
     "LDSHARED": ("", {}, {"LDSHARED": f"gcc -pthread -shared -Wl,--no-as-needed -L{LIBDIR} "
                                       f"-lpython{LDVERSION} -Wl,-z,defs"},
-                 "linker command: removed '-Wl,-z,defs' (forbids undefined symbols) from linker_so"),
+                 "glob._ext: removed '-Wl,-z,defs' (forbids undefined symbols) from the linker command (LDSHARED/LDFLAGS)"),
 }
 
 
