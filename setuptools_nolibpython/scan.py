@@ -143,7 +143,13 @@ def _finish(target: str, results: List[FileResult], options: ScanOptions, errors
 
 
 def iter_tree_files(root: str) -> Iterator[Tuple[str, str]]:
-    """(relative posix path, absolute path) of regular files under root, sorted, no symlinks."""
+    """(relative posix path, absolute path) of the files a wheel built from ``root`` holds, sorted.
+
+    What bdist_wheel writes: regular files, and symlinks to regular files (the zip gets
+    the target's bytes), but never what lies under a symlinked directory (its walk does
+    not follow those). Scanning exactly that set is the point: a skipped symlink would
+    ship unverified.
+    """
     # The relative name is carried down with each directory (os.path.relpath per file
     # was a third of the scan of a 12,000-file torch tree).
     stack = [(root, "")]
@@ -155,10 +161,13 @@ def iter_tree_files(root: str) -> Iterator[Tuple[str, str]]:
         except OSError:
             continue
         for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                stack.append((e.path, rel + e.name + "/"))
-            elif e.is_file(follow_symlinks=False):
-                found.append((rel + e.name, e.path))
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, rel + e.name + "/"))
+                elif e.is_file(follow_symlinks=True):
+                    found.append((rel + e.name, e.path))
+            except OSError:
+                continue
     yield from sorted(found)
 
 
