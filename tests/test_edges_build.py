@@ -4,6 +4,7 @@ its negative control."""
 
 from __future__ import annotations
 
+import sys
 import zipfile
 from pathlib import Path
 
@@ -136,3 +137,39 @@ def test_table_read_from_the_project_not_the_current_directory(tmp_path: Path) -
     # Control: from inside the neighbour, its own (bad) table is the one read.
     bad = run([PYTHON, "-c", "from setuptools import setup; setup(name='n', script_args=['build'])"], cwd=neighbour)
     assert bad.returncode != 0 and "enable must be true or false" in output(bad)
+
+
+# ---------------------------------------------------------------- 6. an unreadable global scope is said
+HOST_C = """
+#include <Python.h>
+int hostdep(void);
+int main(int argc, char **argv) { return hostdep() + Py_BytesMain(argc, argv); }
+"""
+
+
+def test_build_log_warns_when_the_interpreter_scope_is_unknown(tmp_path: Path) -> None:
+    """A build run by an embedding interpreter whose dependency only LD_LIBRARY_PATH finds
+    (ld.so's rules from its files do not): symbols cannot be checked, and the log says so."""
+    import sysconfig
+
+    d = tmp_path / "host"
+    d.mkdir()
+    (d / "dep.c").write_text("int hostdep(void) { return 0; }\n")
+    run(["gcc", "-shared", "-fPIC", d / "dep.c", "-Wl,-soname,libhostdep.so", "-o", d / "libhostdep.so"], check=True)
+    (d / "host.c").write_text(HOST_C)
+    host = d / "python3.11"
+    run(["gcc", f"-I{sysconfig.get_paths()['include']}", d / "host.c", f"-L{d}", "-lhostdep", f"-L{LIBDIR}",
+         f"-lpython{LDVERSION}", "-o", host], check=True)
+    site = sysconfig.get_paths()["purelib"]
+    import setuptools_nolibpython
+
+    pkg_root = Path(setuptools_nolibpython.__file__).parents[1]
+    env = {"LD_LIBRARY_PATH": f"{d}:{LIBDIR}", "PYTHONHOME": sys.base_prefix, "PYTHONPATH": f"{site}:{pkg_root}"}
+    proj = make_project(tmp_path / "proj", name="scope")
+    proc = run([host, "setup.py", "build_ext"], cwd=proj, env=env)
+    assert proc.returncode == 0, output(proc)[-3000:]
+    (line,) = [ln for ln in output(proc).splitlines() if "symbols not checked" in ln]
+    assert "needs libhostdep.so" in line and str(host) in line
+    # Control: the same build by the plain interpreter checks symbols and says nothing of the kind.
+    plain = setup_py(proj, "build_ext", "--force")
+    assert "symbols not checked" not in output(plain)
