@@ -203,7 +203,7 @@ def test_in_process_build_ext_options(option: str, tmp_path: Path) -> None:
         results[enable] = (tree_extensions(lib), scan_built_tree(lib), output(proc))
     files, report, log = results[True]
     assert_no_libpython(files, report, ["_ext"])
-    assert "build_ext: removed " in log and f"from {option}" in log
+    assert "bx._ext: removed " in log and f"from build_ext {option}" in log
     files, report, _ = results[False]
     assert_libpython(files, report, ["_ext"])  # negative control
 
