@@ -173,3 +173,47 @@ def test_build_log_warns_when_the_interpreter_scope_is_unknown(tmp_path: Path) -
     # Control: the same build by the plain interpreter checks symbols and says nothing of the kind.
     plain = setup_py(proj, "build_ext", "--force")
     assert "symbols not checked" not in output(plain)
+
+
+# ---------------------------------------------------------------- 2. on-violation = "repair" and programs
+PROGRAM_C = """
+#include <Python.h>
+int main(void) { Py_Initialize(); PyRun_SimpleString("print(6 * 7)"); return Py_FinalizeEx() < 0; }
+"""
+
+
+def _program_project(root: Path, table_extra: str) -> Path:
+    import sysconfig
+
+    proj = make_project(root / "proj", name="tool", table_extra=table_extra,
+                        pyproject_extra='[tool.setuptools.package-data]\ntool = ["bin/*"]\n')
+    (proj / "tool" / "bin").mkdir()
+    (root / "prog.c").write_text(PROGRAM_C)
+    run(["gcc", f"-I{sysconfig.get_paths()['include']}", root / "prog.c", f"-L{LIBDIR}", f"-lpython{LDVERSION}",
+         f"-Wl,-rpath,{LIBDIR}", "-o", proj / "tool" / "bin" / "prog"], check=True)
+    return proj
+
+
+def test_repair_mode_never_edits_a_shipped_program(tmp_path: Path) -> None:
+    """on-violation = "repair" used to strip the program's libpython and ship a program that
+    cannot start; now the build stops and says what the program is."""
+    proj = _program_project(tmp_path / "repair", 'on-violation = "repair"\n')
+    proc = setup_py(proj, "bdist_wheel", check=False)
+    assert proc.returncode != 0, output(proc)[-3000:]
+    assert "tool/bin/prog: error: is a program that embeds Python" in output(proc)
+    assert not list((proj / "dist").glob("*.whl"))
+    # With allow, the build passes and the program in the wheel still runs.
+    proj = _program_project(tmp_path / "allowed", 'on-violation = "repair"\nallow = ["tool/bin/prog"]\n')
+    proc = setup_py(proj, "bdist_wheel", check=False)
+    assert proc.returncode == 0, output(proc)[-3000:]
+    (wheel,) = (proj / "dist").glob("*.whl")
+    prog = tmp_path / "prog"
+    with zipfile.ZipFile(wheel) as zf:
+        prog.write_bytes(zf.read("tool/bin/prog"))
+    prog.chmod(0o755)
+    ran = run([prog], env={"PYTHONHOME": sys.base_prefix})
+    assert ran.returncode == 0 and ran.stdout.strip() == "42", ran.stderr
+    # Control: the module beside it is still repaired in that same build.
+    with zipfile.ZipFile(wheel) as zf:
+        (mod,) = [n for n in zf.namelist() if n.startswith("tool/_ext") and n.endswith(".so")]
+        assert not any(n.startswith("libpython") for n in read_elf(BytesSource(zf.read(mod), mod)).needed)

@@ -19,10 +19,11 @@ import zipfile
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+import jsonschema
 import pytest
 from elfgen import ElfSpec, record_line
 from elfgen import write as write_elf
-from support import DEBIAN_PYTHON, PYENV_ROOT, require, run
+from support import DEBIAN_PYTHON, PYENV_ROOT, REPO, require, run
 
 from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
@@ -102,10 +103,15 @@ def cli(*args: object) -> "subprocess.CompletedProcess[str]":
     return run([sys.executable, "-m", "setuptools_nolibpython", *map(str, args)])
 
 
+SCHEMA = json.loads((REPO / "docs" / "check-json-schema.json").read_text())
+
+
 def check_doc(*args: object) -> dict:
     proc = cli("check", "--json", *args)
     assert proc.returncode in (0, 1), proc.stderr
-    return json.loads(proc.stdout)
+    doc = json.loads(proc.stdout)
+    jsonschema.validate(doc, SCHEMA)  # every document here is held to the published schema
+    return doc
 
 
 def problems_of(doc: dict) -> Dict[str, List[dict]]:
@@ -447,6 +453,14 @@ def test_unreadable_interpreter_scope_is_recorded(tmp_path: Path) -> None:
     # Control: with a readable interpreter the same file is checked.
     assert check_doc(so)["targets"][0]["symbol_check"] == {"status": "checked", "reason": None}
     assert check_doc("--check-symbols", "off", so)["targets"][0]["symbol_check"]["status"] == "off"
+    # Control: the schema rejects a status it does not define, and a missing symbol_check.
+    wrong = json.loads(json.dumps(doc))
+    wrong["targets"][0]["symbol_check"]["status"] = "maybe"
+    missing = json.loads(json.dumps(doc))
+    del missing["targets"][0]["symbol_check"]
+    for bad in (wrong, missing):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, SCHEMA)
 
 
 # ---------------------------------------------------------------- 11. distutils
