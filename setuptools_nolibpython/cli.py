@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="+", metavar="PATH", help="a .whl file, a directory or an ELF file")
     check.add_argument("--json", action="store_true", help="print one JSON document (docs/check-json-schema.json)")
     check.add_argument("--allow", action="append", default=[], metavar="GLOB",
-                       help="report files whose path (inside the wheel or tree) matches GLOB as allowed (* stays within a path segment, ** spans segments); repeatable")
+                       help="report files whose path (inside the wheel or tree) matches GLOB as allowed "
+                       "(* stays within a path segment, ** spans segments); repeatable")
     check.add_argument("--no-rpath", dest="check_rpath", action="store_false",
                        help="do not warn about RPATH/RUNPATH entries pointing at a Python lib dir")
     check.add_argument("--check-symbols", choices=CHECK_SYMBOLS, default="error",
