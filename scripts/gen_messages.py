@@ -3,7 +3,8 @@
 Builds each reproducer with gcc (modules, a program, a frozen-application host, a stub
 musl libc), packs real wheels, runs ``nolibpython check`` / ``repair`` on them and pastes
 the output, stdout and stderr as they interleave, between the markers in README.md.
-The only edit to the output: this machine's interpreter path is shown as ``<python>``.
+The only edits to the output: this machine's interpreter path is shown as ``<python>``
+and the scratch directory as ``.``.
 
     python scripts/gen_messages.py           # rewrite the section
     python scripts/gen_messages.py --check   # exit 1 if README differs
@@ -99,7 +100,7 @@ class Work:
 def run_tool(work: Work, argv: Sequence[str]) -> str:
     proc = subprocess.run([sys.executable, "-m", "setuptools_nolibpython", *argv], cwd=work.root,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    text = proc.stdout
+    text = proc.stdout.replace(os.path.realpath(work.root), ".").replace(str(work.root), ".")
     for p in sorted({sys.executable, os.path.realpath(sys.executable)}, key=len, reverse=True):
         text = text.replace(p, "<python>")
     return f"$ nolibpython {' '.join(argv)}\n{text.rstrip()}\n(exit status {proc.returncode})"
@@ -146,6 +147,28 @@ def rpath(w: Work) -> List[str]:
 def unresolved(w: Work) -> List[str]:
     data = w.module("_typo", decl="extern long demo_countr;", value="demo_countr")  # a typo of demo_counter
     return ["check", w.wheel(f"demo-1.0-{TAG}.whl", {f"demo/_typo{EXT}": data})]
+
+
+def preload(w: Work) -> List[str]:
+    (w.root / "core.c").write_text("long core_value(void) { return 42; }\n")
+    w.gcc("-shared", "-fPIC", "core.c", "-Wl,-soname,libcore.so", "-o", "libcore.so")
+    data = w.module("_uses", decl="long core_value(void);", value="core_value()")  # does not link libcore.so
+    return ["check", w.wheel(f"demo-1.0-{TAG}.whl", {f"demo/_uses{EXT}": data,
+                                                    "demo/libcore.so": (w.root / "libcore.so").read_bytes()})]
+
+
+def not_a_zip(w: Work) -> List[str]:
+    (w.root / f"demo-1.0-{TAG}.whl").write_bytes(b"PK\x03\x04 truncated download")
+    return ["check", f"demo-1.0-{TAG}.whl"]
+
+
+def unknown_scope(w: Work) -> List[str]:
+    (w.root / "dep.c").write_text("int dep(void) { return 0; }\n")
+    (w.root / "py.c").write_text("int dep(void);\nint main(void) { return dep(); }\n")
+    w.gcc("-shared", "-fPIC", "dep.c", "-Wl,-soname,libdep.so.1", "-o", "libdep.so.1")
+    w.gcc("py.c", "./libdep.so.1", "-o", "python3.11")
+    w.module("_ok")
+    return ["check", "--python", "python3.11", f"_ok{EXT}"]
 
 
 def private(w: Work) -> List[str]:
@@ -205,10 +228,14 @@ CASES: List[Case] = [
     ("warning: an RPATH pointing at a Python installation", rpath),
     ("undefined symbol: nothing defines it", unresolved),
     ("undefined symbol: a private CPython symbol of another patch release", private),
+    ("warning: a symbol only another, unloaded file of the wheel defines (the RTLD_GLOBAL preload pattern)",
+     preload),
     ("embedded runtime: a static libpython linked into a module", embedded),
     ("Stable ABI: an abi3 module using API newer than its target (and a renamed wheel)", stable_abi),
     ("a musllinux wheel: another C library, and a library that is nowhere", musl),
     ("a frozen application: a program that hosts the modules beside it", frozen),
+    ("symbols not checked: the interpreter's global scope cannot be known", unknown_scope),
+    ("a wheel that cannot be read", not_a_zip),
     ("repair: modules are fixed, programs are left as they are", repair),
 ]
 

@@ -27,7 +27,8 @@ def test_readme_messages_match_the_tool() -> None:
     # Every verdict has its example, and each example is what the tool prints today.
     for verdict in (": violation: ", ": allowed: ", ": unreadable: ", ": warning: ", "is a program that embeds",
                     "defines the CPython runtime", "entered the Stable ABI", "private CPython symbol",
-                    "built for another machine", "statically embeds CPython", "left as it is"):
+                    "built for another machine", "statically embeds CPython", "left as it is", "is defined only by",
+                    "symbols not checked", "not a readable wheel"):
         assert verdict in section, verdict
     assert proc.stdout == section, "README.md's Messages section is stale: run scripts/gen_messages.py"
     # Control: the comparison sees a one-word change.
