@@ -10,6 +10,7 @@ own build_ext gets the behaviour by subclassing, and nothing is touched when dis
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
@@ -22,6 +23,7 @@ log = logging.getLogger("setuptools_nolibpython")
 _force_enable = False
 _said_platform = False
 _said_backend = False
+_said_disabled = False
 _subclasses: Dict[Tuple[type, type], type] = {}
 
 
@@ -31,8 +33,36 @@ def force_enable() -> None:
     _force_enable = True
 
 
-def effective_config(project_dir: Path) -> Config:
-    return load_config(project_dir, force_enable=_force_enable)
+def effective_config(project_dir: Path, explicit: bool = False) -> Config:
+    """The config of the project in ``project_dir``; ``explicit``: the build_ext class opts in."""
+    config = load_config(project_dir, force_enable=_force_enable or explicit)
+    announce_disabled(config)
+    return config
+
+
+def announce_disabled(config: Config) -> None:
+    """One warning per process when the environment switched off a plugin the project asked for."""
+    global _said_disabled
+    if config.disabled_by and not _said_disabled:
+        log.warning("setuptools-nolibpython: %s", config.disabled_by)
+        _said_disabled = True
+
+
+def project_dir(dist: Any) -> Path:
+    """The directory of the project being built, whose pyproject.toml holds its table.
+
+    The distribution's ``src_root`` when given, else the directory of the setup script
+    when one runs as the program (``python ../proj/setup.py build``), else the current
+    directory (pip, build and uv run the backend there; setuptools' build_meta executes
+    setup.py without making it ``sys.argv[0]``).
+    """
+    root = getattr(dist, "src_root", None)
+    if isinstance(root, str) and root:
+        return Path(root).resolve()
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "setup.py" and os.path.isfile(script):
+        return Path(os.path.dirname(os.path.abspath(script)))
+    return Path.cwd()
 
 
 def platform_allows() -> bool:
@@ -72,11 +102,11 @@ def with_mixin(cls: type, mixin: type) -> type:
 def finalize_distribution_options(dist: Any) -> None:
     """Entry point: read the config; when enabled, route build_ext and bdist_wheel."""
     try:
-        config = effective_config(Path.cwd())
+        config = effective_config(project_dir(dist))
     except ConfigError as exc:
-        from distutils.errors import DistutilsSetupError
+        from setuptools.errors import SetupError
 
-        raise DistutilsSetupError(f"setuptools-nolibpython: {exc}") from None
+        raise SetupError(f"setuptools-nolibpython: {exc}") from None
     _note_backend(config)
     if not config.enable or not platform_allows():
         return

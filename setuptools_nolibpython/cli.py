@@ -13,13 +13,15 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .elf import ELF_MAGIC
 from .policy import printable
 from .report import check_document, file_line, summary
 from .scan import ScanOptions, ScanReport, current_interpreter_libdirs, scan_paths, scan_tree, scan_wheel
+from .wheeltags import wheel_target
 
 #: config.CHECK_SYMBOLS, spelled out here: importing config pulls in tomllib and pathlib,
 #: a fifth of the CLI's start-up.
@@ -49,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("paths", nargs="+", metavar="PATH", help="a .whl file, a directory or an ELF file")
     check.add_argument("--json", action="store_true", help="print one JSON document (docs/check-json-schema.json)")
     check.add_argument("--allow", action="append", default=[], metavar="GLOB",
-                       help="report files whose path (inside the wheel or tree) matches GLOB as allowed; repeatable")
+                       help="report files whose path (inside the wheel or tree) matches GLOB as allowed "
+                       "(* stays within a path segment, ** spans segments); repeatable")
     check.add_argument("--no-rpath", dest="check_rpath", action="store_false",
                        help="do not warn about RPATH/RUNPATH entries pointing at a Python lib dir")
     check.add_argument("--check-symbols", choices=CHECK_SYMBOLS, default="error",
@@ -94,37 +97,45 @@ def path_kind(path: str) -> str:
     raise UsageError(f"{path}: not a wheel (.whl), a directory or an ELF file; nothing to check")
 
 
-def _symbol_checks(severity: str, interpreter: Optional[str], wheel_tags: Sequence[str]) -> Tuple[Any, ...]:
-    """A fresh symbol check per target, when that module is installed and the check is on."""
-    if severity == "off":
-        return ()
-    try:
-        from .symbols import SymbolCheck  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return ()
-    return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags),)
-
-
 def _notes(options: ScanOptions) -> List[str]:
     """What the whole-wheel checks could not verify (said once, in the output, not the log)."""
     return [str(n) for c in options.checks for n in getattr(c, "notes", ())]
 
 
-def check_one(path: str, kind: str, args: argparse.Namespace) -> Tuple[ScanReport, List[str]]:
+@dataclass
+class Checked:
+    """One PATH argument, checked: the scan, what could not be verified, findings about its name."""
+
+    kind: str
+    report: ScanReport
+    notes: List[str]
+    symbols: Dict[str, Optional[str]]
+    warnings: List[str] = field(default_factory=list)
+
+
+def check_one(path: str, kind: str, args: argparse.Namespace) -> Checked:
     """The scan of one PATH and the notes of its whole-wheel checks."""
-    tags = (os.path.basename(path),) if kind == "wheel" else ()
+    from .symbols import symbol_checks, symbol_status  # no ImportError guard: a broken check must not pass
+
+    warnings: List[str] = []
+    tags: Tuple[str, ...] = ()
+    if kind == "wheel":
+        tags, mismatch = wheel_target(path)
+        if mismatch:
+            warnings.append(mismatch)
     options = ScanOptions(
         allow=tuple(args.allow),
         interpreter_libdirs=current_interpreter_libdirs(),
         check_rpath=args.check_rpath,
-        checks=_symbol_checks(args.check_symbols, args.python, tags),
+        checks=symbol_checks(args.check_symbols, args.python, tags),
     )
     if kind == "directory":
-        return scan_tree(path, options), _notes(options)
-    if kind == "elf":
-        return scan_paths(path, [(path, path)], options), _notes(options)
-    report = scan_wheel(path, options)  # container problems (wheelsafety) come back as report.errors
-    return report, _notes(options)
+        report = scan_tree(path, options)
+    elif kind == "elf":
+        report = scan_paths(path, [(path, path)], options)
+    else:
+        report = scan_wheel(path, options)  # container problems (wheelsafety) come back as report.errors
+    return Checked(kind, report, _notes(options), symbol_status(options.checks), warnings)
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -136,23 +147,27 @@ def run_check(args: argparse.Namespace) -> int:
     logger = logging.getLogger("setuptools_nolibpython")
     if not logger.handlers:  # the symbol check's notes are printed below, not logged twice
         logger.addHandler(logging.NullHandler())
-    results = [(kind, *check_one(path, kind, args)) for path, kind in kinds]
-    reports = [(kind, report) for kind, report, _ in results]
+    results = [check_one(path, kind, args) for path, kind in kinds]
+    reports = [(c.kind, c.report) for c in results]
     status = EXIT_FAIL if any(r.failed for _, r in reports) else EXIT_OK
     if args.json:
-        doc = check_document(reports, status, [notes for _, _, notes in results])
+        doc = check_document(reports, status, [c.notes for c in results],
+                             symbols=[c.symbols for c in results], warnings=[c.warnings for c in results])
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return status
-    for kind, report, notes in results:
-        where = "" if kind == "elf" else report.target
+    for c in results:
+        report = c.report
+        where = "" if c.kind == "elf" else report.target
         for err in report.errors:
             print(printable(f"{report.target}: error: {err}"))
+        for warning in c.warnings:
+            print(printable(f"{report.target}: warning: {warning}"))
         for f in report.files:
             line = file_line(f, where)
             if line:
                 print(line)
-        for note in notes:
+        for note in c.notes:
             print(printable(f"{report.target}: note: {note}"), file=sys.stderr)
         print(summary(report))
     return status
@@ -180,6 +195,9 @@ def run_repair(args: argparse.Namespace) -> int:
             continue
         for member in result.allowed:
             say(f"{w}: {member}: allowed: keeps libpython (matches --allow)")
+        for member in result.programs:
+            say(f"{w}: {member}: left as it is: a program that embeds Python through libpython, not an "
+                "extension module; removing the entry would make it fail at start-up")
         for fix in result.fixes:
             for name in fix.removed_needed:
                 say(f"{w}: {fix.path}: removed DT_NEEDED {name}")

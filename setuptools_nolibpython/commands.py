@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from distutils.errors import DistutilsError
-from pathlib import Path
-from typing import Any, List, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from setuptools.command.build_ext import build_ext as _setuptools_build_ext
+from setuptools.errors import BaseError
 
 from . import linkflags, policy
-from .activation import effective_config, platform_allows
-from .config import Config, ConfigError, env_override
+from .activation import effective_config, platform_allows, project_dir
+from .config import Config, ConfigError
 from .elf import ElfReadError, read_elf
 from .enforce import ViolationError, apply_fixes, enforce
 from .linkflags import Change
@@ -27,7 +26,7 @@ from .sources import FileSource
 log = logging.getLogger("setuptools_nolibpython")
 
 
-class NoLibpythonError(DistutilsError):
+class NoLibpythonError(BaseError):  # type: ignore[misc]  # setuptools ships no type hints
     """Shown by setuptools as ``error: ...`` with exit status 1."""
 
 
@@ -35,15 +34,11 @@ def _config(cmd: Any) -> Config:
     cfg = getattr(cmd.distribution, "_nolibpython_config", None)
     if cfg is None:  # the explicit cmdclass form: opting in is the class itself
         try:
-            cfg = effective_config(Path.cwd())
             # only the environment turns the explicit form off, in every spelling it accepts
-            forced_off = env_override(os.environ) is False
+            cfg = effective_config(project_dir(cmd.distribution), explicit=True)
         except ConfigError as exc:
             raise NoLibpythonError(f"setuptools-nolibpython: {exc}") from None
-        if not forced_off:
-            from dataclasses import replace
-
-            cfg = replace(cfg, enable=True)
+        if cfg.enable:
             _adopt_bdist_wheel(cmd.distribution)
         cmd.distribution._nolibpython_config = cfg
     return cfg
@@ -107,20 +102,28 @@ class BuildExtMixin:
         # Done once, before any (possibly parallel) build_extension: every list is
         # replaced by a new one, nothing is edited in place or restored later.
         cmd: Any = self
+        # Changes to the shared compiler apply to every extension: each is logged once
+        # per extension (naming it), not once per compiler attribute.
+        shared: Dict[Tuple[str, str], str] = {}
         for compiler in {id(c): c for c in (cmd.compiler, getattr(cmd, "shlib_compiler", None)) if c}.values():
             for attr in ("linker_so", "linker_so_cxx"):
                 current = getattr(compiler, attr, None)
                 if isinstance(current, list):
                     new, changes = linkflags.filter_link_args(current)
                     setattr(compiler, attr, new)
-                    _log_changes("linker command", f"{attr} (LDSHARED/LDFLAGS)", changes)
+                    for change in changes:
+                        shared.setdefault((change.describe(), "the linker command (LDSHARED/LDFLAGS)"), "")
             libs, changes = linkflags.filter_libraries(getattr(compiler, "libraries", []) or [])
             compiler.libraries = libs
-            _log_changes("build_ext", "libraries", changes)
+            for change in changes:
+                shared.setdefault((change.describe(), "build_ext libraries"), "")
             objs, changes = linkflags.filter_objects(getattr(compiler, "objects", []) or [])
             compiler.objects = objs
-            _log_changes("build_ext", "link_objects", changes)
+            for change in changes:
+                shared.setdefault((change.describe(), "build_ext link_objects"), "")
         for ext in cmd.extensions:
+            for what, where in shared:
+                log.info("setuptools-nolibpython: %s: %s from %s", ext.name, what, where)
             libs, c1 = linkflags.filter_libraries(ext.libraries or [])
             args, c2 = linkflags.filter_link_args(ext.extra_link_args or [])
             objs, c3 = linkflags.filter_objects(ext.extra_objects or [])

@@ -26,6 +26,9 @@ ON_VIOLATION = ("error", "warn", "repair")
 #: PEP 517's build-backend syntax: ``module`` or ``module:object`` (dotted names, spaces around ":").
 _BACKEND = re.compile(r"\s*[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\s*(:\s*[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\s*)?")
 CHECK_SYMBOLS = ("error", "warn", "off")
+#: The spellings ``SETUPTOOLS_NOLIBPYTHON`` accepts, case-insensitively.
+ENV_ON = ("1", "true", "yes", "on")
+ENV_OFF = ("0", "false", "no", "off")
 
 
 class ConfigError(ValueError):
@@ -44,6 +47,9 @@ class Config:
     #: The inner PEP 517 backend; read only by ``build-backend = "setuptools_nolibpython.wrap"``.
     backend: Optional[str] = None
     source: str = field(default="defaults", compare=False)
+    #: Set when the environment switched off a plugin that the table or an explicit
+    #: opt-in turned on: one line for the build log, so a stray CI variable is seen.
+    disabled_by: str = field(default="", compare=False)
 
 
 def _expect(value: Any, kind: type, key: str, where: str, what: str) -> Any:
@@ -125,11 +131,14 @@ def env_override(environ: Mapping[str, str]) -> Optional[bool]:
     if raw is None or raw.strip() == "":
         return None
     val = raw.strip().lower()
-    if val in ("1", "true", "yes", "on"):
+    if val in ENV_ON:
         return True
-    if val in ("0", "false", "no", "off"):
+    if val in ENV_OFF:
         return False
-    raise ConfigError(f"environment: {ENV_VAR}={raw!r} is not understood; use 1 (force on) or 0 (force off)")
+    raise ConfigError(
+        f"environment: {ENV_VAR}={raw!r} is not understood; use {', '.join(ENV_ON)} (force on) "
+        f"or {', '.join(ENV_OFF)} (force off), in any case, or unset it"
+    )
 
 
 def load_config(
@@ -147,5 +156,10 @@ def load_config(
     if force_enable:
         enable = True
     if forced is not None:
+        if enable and not forced:
+            why = "the explicit opt-in" if force_enable else f"enable = true in {pyproject}"
+            config = dataclasses.replace(
+                config, disabled_by=f"turned off by the environment: {ENV_VAR}={env.get(ENV_VAR)} overrides {why}"
+            )
         enable = forced
     return dataclasses.replace(config, enable=enable) if enable != config.enable else config

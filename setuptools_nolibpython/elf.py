@@ -30,6 +30,7 @@ _STRING_TAG_NAMES = {DT_NEEDED: "DT_NEEDED", DT_RPATH: "DT_RPATH", DT_RUNPATH: "
 
 PT_LOAD = 1
 PT_DYNAMIC = 2
+PT_INTERP = 3
 PN_XNUM = 0xFFFF
 
 #: A dynamic section holds tens of entries; anything claiming more is not trusted.
@@ -87,6 +88,14 @@ class ElfInfo:
 
     def vaddr_to_offset(self, vaddr: int) -> Optional[int]:
         return vaddr_to_offset(self.segments, vaddr)
+
+    @property
+    def is_executable(self) -> bool:
+        """A program, not a library or module: ET_EXEC, or ET_DYN with a PT_INTERP (a loader
+        to start it) and no DT_SONAME (nothing can link it), which is how a PIE looks."""
+        if self.file_type == "ET_EXEC":
+            return True
+        return self.file_type == "ET_DYN" and self.soname is None and any(s.type == PT_INTERP for s in self.segments)
 
 
 @cache

@@ -97,8 +97,9 @@ def plan_repair(
 ) -> EditPlan:
     """The one repair decision, shared by the build (on-violation = "repair", strip-rpath)
     and ``nolibpython repair``: libpython DT_NEEDED entries when asked, and RPATH/RUNPATH
-    entries that only served libpython (policy.removable_rpath_entries)."""
-    drop_needed = set(policy.libpython_needed(info)) if remove_libpython else set()
+    entries that only served libpython (policy.removable_rpath_entries). Programs keep both."""
+    # A program that embeds Python needs its libpython: removing it breaks start-up.
+    drop_needed = set(policy.libpython_needed(info)) if remove_libpython and not info.is_executable else set()
     drop_rpath = (
         set(policy.removable_rpath_entries(info, interpreter_libdirs, dir_has_libpython, os.path.exists))
         if strip_rpath

@@ -28,6 +28,7 @@ from .scan import (
     scan_wheel,
 )
 from .sources import FileSource
+from .symbols import symbol_checks
 
 log = logging.getLogger("setuptools_nolibpython")
 
@@ -35,22 +36,11 @@ class ViolationError(Exception):
     """The build must fail; the message lists each file, what is wrong and the fix."""
 
 
-def _symbol_checks(config: Config, wheel_tags: Sequence[str] = ()) -> Tuple[object, ...]:
-    """Whole-wheel checks enabled by config (symbol checks live in their own module)."""
-    if config.check_symbols == "off":
-        return ()
-    try:
-        from .symbols import SymbolCheck
-    except ImportError:  # pragma: no cover - module not present in this build
-        return ()
-    return (SymbolCheck(severity=config.check_symbols, wheel_tags=wheel_tags),)
-
-
 def options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
     return ScanOptions(
         allow=config.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
-        checks=_symbol_checks(config, wheel_tags),
+        checks=symbol_checks(config.check_symbols, wheel_tags=wheel_tags),
     )
 
 

@@ -114,3 +114,23 @@ def interpreter_scope(interpreter: Optional[str] = None) -> InterpreterScope:
     )
     _SCOPE_CACHE[key] = scope
     return scope
+
+
+_RELEASES: Dict[Optional[str], Optional[str]] = {}
+
+
+def interpreter_release(interpreter: Optional[str] = None) -> Optional[str]:
+    """The full release (``3.11.2``) of the interpreter: private symbols differ between
+    patch releases of one X.Y, so messages about them name it. None if it cannot be asked."""
+    if interpreter is None:
+        return ".".join(str(n) for n in sys.version_info[:3])
+    if interpreter not in _RELEASES:
+        try:
+            out = subprocess.run(
+                [interpreter, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                capture_output=True, text=True, timeout=30,
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            out = ""
+        _RELEASES[interpreter] = out if out.count(".") == 2 else None
+    return _RELEASES[interpreter]

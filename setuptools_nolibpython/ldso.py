@@ -69,8 +69,8 @@ def _interp_path(src: ByteSource, info: ElfInfo) -> Optional[str]:
 
 
 def _is_executable(info: ElfInfo, interp: Optional[str]) -> bool:
-    """A program rather than a library: ET_EXEC, or a PIE (PT_INTERP and DF_1_PIE)."""
-    if info.file_type == "ET_EXEC":
+    """A program rather than a library: ElfInfo.is_executable, or a PIE marked DF_1_PIE."""
+    if info.is_executable:
         return True
     flags_1 = first_tags(info).get(DT_FLAGS_1, 0)
     return interp is not None and bool(flags_1 & DF_1_PIE)
@@ -182,8 +182,12 @@ def _expand(entry: str, obj: LoadedObject) -> Optional[SearchDir]:
 class Resolver:
     """Finds DT_NEEDED libraries like ld.so, in the wheel first where ``$ORIGIN`` says so."""
 
-    def __init__(self, wheel: Mapping[str, LoadedObject], elf_class: int, machine: str) -> None:
+    def __init__(
+        self, wheel: Mapping[str, LoadedObject], elf_class: int, machine: str, search_system: bool = True
+    ) -> None:
+        """``search_system`` False: look only inside the wheel (files built for another machine)."""
         self.wheel = wheel
+        self.search_system = search_system
         self.elf_class = elf_class
         self.machine = machine
         self._found: Dict[Tuple[str, Tuple[Optional[SearchDir], ...]], Optional[LoadedObject]] = {}
@@ -192,8 +196,10 @@ class Resolver:
         in_wheel, directory = d
         if in_wheel:
             obj = self.wheel.get(posixpath.normpath(posixpath.join(directory, name)))
-        else:
+        elif self.search_system:
             obj = load_system_object(os.path.join(directory, name))
+        else:
+            return None
         if obj is None or obj.elf_class != self.elf_class or obj.machine != self.machine:
             return None
         return obj

@@ -18,6 +18,7 @@ ERROR = "error"
 WARNING = "warning"
 
 NEEDS_LIBPYTHON = "needs-libpython"
+EXECUTABLE_NEEDS_LIBPYTHON = "executable-needs-libpython"
 PYTHON_RPATH = "python-rpath"
 UNREADABLE = "unreadable"
 
@@ -37,6 +38,13 @@ FIX_LIBPYTHON = (
     "do not link libpython: remove it from libraries=, extra_link_args, extra_objects or LDFLAGS "
     "(builds with setuptools-nolibpython enabled strip it), or run "
     "'nolibpython repair' on the wheel; if the file embeds Python on purpose, list it in allow"
+)
+
+
+FIX_EXECUTABLE = (
+    "link libpython statically (libpythonX.Y.a, with -Wl,-E so that modules find its symbols), or make "
+    "the program depend on an installed libpython (the package that provides it), or list it in allow; "
+    "repair never edits a program: without that entry it would fail at start-up"
 )
 
 
@@ -85,6 +93,8 @@ def removable_rpath_entries(
     An entry stays if any library the file still needs (libpython aside) lives there:
     on conda-style prefixes the lib dir also serves libssl, libz and friends.
     """
+    if info.is_executable and libpython_needed(info):
+        return ()  # a program keeps its libpython (repair never edits it), so the entry serves it
     libdirs = tuple(interpreter_libdirs)
     others = [n for n in info.needed if not is_libpython_filename(n) and "/" not in n]
     out: List[str] = []
@@ -105,6 +115,18 @@ def printable(text: str) -> str:
 
 
 def libpython_problems(info: ElfInfo) -> List[Problem]:
+    """An extension module must not link libpython (PEP 513); a program that embeds Python
+    legitimately does, but then starts only where that library is installed."""
+    if info.is_executable:
+        return [
+            Problem(
+                EXECUTABLE_NEEDS_LIBPYTHON, ERROR,
+                f"is a program that embeds Python through {printable(name)} (DT_NEEDED), not an extension "
+                "module: it starts only where that library is installed",
+                FIX_EXECUTABLE, name,
+            )
+            for name in libpython_needed(info)
+        ]
     return [
         Problem(NEEDS_LIBPYTHON, ERROR, f"needs {printable(name)} (DT_NEEDED)", FIX_LIBPYTHON, name)
         for name in libpython_needed(info)

@@ -6,9 +6,9 @@ in docs/check-json-schema.json and changes only with JSON_SCHEMA_VERSION.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .policy import ERROR, NEEDS_LIBPYTHON, printable
+from .policy import ERROR, EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, printable
 from .scan import FileResult, ScanReport
 
 
@@ -43,9 +43,14 @@ def summary(report: ScanReport) -> str:
         parts.append(f"{k} problem{'s' if k != 1 else ''} with the wheel itself")
     libpython = sum(1 for f in failed if f.verdict != "unreadable" and needs_libpython(f))
     if libpython:
-        parts.append(f"{libpython} violate the no-libpython rule")
-    if len(failed) - unreadable - libpython:
-        parts.append(f"{len(failed) - unreadable - libpython} fail the symbol checks")
+        parts.append(f"{libpython} {'violates' if libpython == 1 else 'violate'} the no-libpython rule")
+    programs = sum(1 for f in failed if f.verdict != "unreadable" and not needs_libpython(f) and any(
+        p.code == EXECUTABLE_NEEDS_LIBPYTHON and p.severity == ERROR for p in f.problems))
+    if programs:
+        parts.append(f"{programs} {'program embeds' if programs == 1 else 'programs embed'} Python through libpython")
+    others = len(failed) - unreadable - libpython - programs
+    if others:
+        parts.append(f"{others} {'fails' if others == 1 else 'fail'} the symbol checks")
     if unreadable:
         parts.append(f"{unreadable} could not be read")
     return f"checked {n} {noun} in {report.target}: " + ", ".join(parts) + extra
@@ -97,10 +102,14 @@ def check_document(
     targets: Sequence[Tuple[str, ScanReport]],
     exit_status: int,
     notes: Sequence[Sequence[str]] = (),
+    symbols: Sequence[Mapping[str, Optional[str]]] = (),
+    warnings: Sequence[Sequence[str]] = (),
 ) -> Dict[str, Any]:
     """One JSON document for a ``check`` run over (kind, report) pairs; see docs/check-json-schema.json.
 
-    ``notes[i]`` holds what the whole-wheel checks of target ``i`` could not verify.
+    ``notes[i]`` holds what the whole-wheel checks of target ``i`` could not verify,
+    ``symbols[i]`` whether its symbols were checked, ``warnings[i]`` findings about the
+    target itself that do not fail it (a wheel whose name and WHEEL tags disagree).
     """
     from . import __version__
 
@@ -116,6 +125,8 @@ def check_document(
                 "ok": not report.failed,
                 "errors": list(report.errors),
                 "notes": list(notes[i]) if i < len(notes) else [],
+                "warnings": list(warnings[i]) if i < len(warnings) else [],
+                "symbol_check": dict(symbols[i]) if i < len(symbols) else {"status": "off", "reason": None},
                 "summary": summary(report),
                 "files": [file_document(f) for f in report.files],
             }

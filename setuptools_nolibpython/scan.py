@@ -8,7 +8,6 @@ WheelCheck: ``collect`` sees each file while it is open, ``finish`` sees them al
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import stat
 import sysconfig
@@ -19,6 +18,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Seque
 
 from . import policy, wheelsafety
 from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_elf
+from .globs import matches_any
 from .names import is_libpython_filename
 from .policy import ERROR, Problem
 from .sources import ByteSource, BytesSource, FileSource, SourceError, ZipMemberSource
@@ -96,7 +96,8 @@ def dir_has_libpython(path: str) -> bool:
 
 
 def is_allowed(path: str, patterns: Sequence[str]) -> bool:
-    return any(fnmatch.fnmatchcase(path, p) for p in patterns)
+    """Does an ``allow`` glob match ``path``? (path-segment semantics: see globs)."""
+    return matches_any(path, patterns)
 
 
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
@@ -142,7 +143,13 @@ def _finish(target: str, results: List[FileResult], options: ScanOptions, errors
 
 
 def iter_tree_files(root: str) -> Iterator[Tuple[str, str]]:
-    """(relative posix path, absolute path) of regular files under root, sorted, no symlinks."""
+    """(relative posix path, absolute path) of the files a wheel built from ``root`` holds, sorted.
+
+    What bdist_wheel writes: regular files, and symlinks to regular files (the zip gets
+    the target's bytes), but never what lies under a symlinked directory (its walk does
+    not follow those). Scanning exactly that set is the point: a skipped symlink would
+    ship unverified.
+    """
     # The relative name is carried down with each directory (os.path.relpath per file
     # was a third of the scan of a 12,000-file torch tree).
     stack = [(root, "")]
@@ -154,10 +161,13 @@ def iter_tree_files(root: str) -> Iterator[Tuple[str, str]]:
         except OSError:
             continue
         for e in entries:
-            if e.is_dir(follow_symlinks=False):
-                stack.append((e.path, rel + e.name + "/"))
-            elif e.is_file(follow_symlinks=False):
-                found.append((rel + e.name, e.path))
+            try:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, rel + e.name + "/"))
+                elif e.is_file(follow_symlinks=True):
+                    found.append((rel + e.name, e.path))
+            except OSError:
+                continue
     yield from sorted(found)
 
 

@@ -23,12 +23,12 @@ import logging
 import posixpath
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-from . import policy
+from . import policy, syslibs
 from .dynsym import symbol_key
 from .elf import ElfInfo, ElfReadError
-from .interpreter import InterpreterScope, interpreter_scope
+from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
 from .names import is_libpython_filename
 from .policy import Problem
@@ -93,7 +93,11 @@ class SymbolCheck:
             raise ValueError(f"severity must be 'error' or 'warn', not {severity!r}")
         self.severity = policy.ERROR if severity == "error" else policy.WARNING
         self.interpreter = interpreter
+        wheel_tags = tuple(wheel_tags)
         pys, abis = parse_wheel_tags(wheel_tags)
+        # The C library the platform tags promise (musllinux_*: musl), for files that name none.
+        libcs = {syslibs.libc_of_platform_tag(p) for t in wheel_tags for p in t.rsplit("-", 1)[-1].split(".")}
+        self.wheel_libc: Optional[str] = next(iter(libcs)) if len(libcs) == 1 else None
         self.abi3_wheel = "abi3" in abis
         cp_versions = sorted(b[0] for b in (cp_build(t) for t in pys) if b is not None)
         # The abi tag (cp313t) carries the flags; the python tag (cp313) only the version.
@@ -106,6 +110,9 @@ class SymbolCheck:
         )
         self.files: Dict[str, LoadedObject] = {}
         self.notes: List[str] = []
+        #: Why undefined symbols could not be checked at all (the interpreter's global
+        #: scope is unknown); None when they were. Logged at warning level and put in --json.
+        self.unchecked: Optional[str] = None
 
     # -- WheelCheck
     def collect(self, path: str, src: ByteSource, info: ElfInfo) -> None:
@@ -201,23 +208,50 @@ class SymbolCheck:
                 f"the interpreter {scope.path} needs {name} (DT_NEEDED of {requester}), which ld.so's "
                 "search rules do not find from here, so its global scope is unknown"
             )
+        self.unchecked = why
         self.notes.append(f"symbols not checked: {why}")
         log.warning("setuptools-nolibpython: %s", self.notes[-1])
         return None
+
+    def _libc(self, obj: LoadedObject) -> Optional[str]:
+        return syslibs.libc_of(obj.needed, obj.interp) or self.wheel_libc
+
+    def _hosts(self) -> List[LoadedObject]:
+        """Programs of the wheel that statically embed CPython and export its API: the
+        process that loads the wheel's modules is one of them (frozen applications)."""
+        return [
+            o for o in self.files.values()
+            if o.is_executable and o.defines("Py_Initialize") and o.defines("PyObject_GetAttr")
+        ]
 
     def _unresolved(self, out: _Verdicts) -> None:
         scope = self._scope() if self.files else None
         if scope is None:
             return
-        others = [o for o in self.files.values() if o.elf_class != scope.elf_class or o.machine != scope.machine]
+        libc = syslibs.libc_of(tuple(scope.loaded), None)
+        others = [
+            o for o in self.files.values()
+            if o.elf_class != scope.elf_class or o.machine != scope.machine
+            or (libc is not None and self._libc(o) not in (None, libc))
+        ]
         if others:
+            machine = f"{scope.machine}, {libc}" if libc else scope.machine
             self.notes.append(
                 f"{len(others)} file(s) are built for another machine than {scope.path} "
-                f"({scope.machine}); their symbols were not checked"
+                f"({machine}); their symbols were not checked"
             )
+            self._foreign_missing(others, out)
         resolver = Resolver(self.files, scope.elf_class, scope.machine)
         targets = [o for o in self.files.values() if o not in others]
+        hosts = [h for h in self._hosts() if h in targets]
+        for host in hosts:
+            self.notes.append(
+                f"{host.path} is a program that statically embeds CPython and exports its API: it hosts the "
+                "modules shipped beside it (a frozen application), so they were judged against its symbols "
+                "as well as the interpreter's"
+            )
         closures = {o.path: load_closure(o, resolver, None if o.is_executable else scope.loaded) for o in targets}
+        host_closures = [closures[h.path] for h in hosts]
         # A library that a module loads is resolved in that module's scope too (dlopen's local
         # scope): for each wheel library, the closures of the files that load it.
         loaded_by: Dict[str, List[Closure]] = {}
@@ -228,15 +262,37 @@ class SymbolCheck:
                         loaded_by.setdefault(dep.path, []).append(closures[obj.path])
         skipped_py = 0
         for obj in targets:
-            skipped_py += self._judge(obj, closures[obj.path], loaded_by.get(obj.path, []), scope, out)
+            contexts = loaded_by.get(obj.path, [])
+            skipped_py += self._judge(obj, closures[obj.path], contexts, scope, out,
+                                      [] if obj.is_executable else host_closures)
         if skipped_py:
             self.notes.append(
                 f"{skipped_py} Py*/_Py* symbol(s) were not judged: the wheel is not built for "
                 f"Python {format_version(scope.version) if scope.version else '?'} ({scope.path})"
             )
 
+    def _foreign_missing(self, others: List[LoadedObject], out: _Verdicts) -> None:
+        """Files for another machine or libc: this machine's libraries say nothing about them,
+        but a non-system library that the wheel does not carry is still worth a warning."""
+        for obj in others:
+            resolver = Resolver(self.files, obj.elf_class, obj.machine, search_system=False)
+            closure = load_closure(obj, resolver)
+            for name, requester in dict.fromkeys(closure.missing):
+                if is_libpython_filename(name) or syslibs.is_system_library(name):
+                    continue
+                out.add(obj.path, Problem(
+                    MISSING_LIBRARY, policy.WARNING,
+                    f"needs {name} (DT_NEEDED of {requester}), which is not in the wheel and not a system "
+                    "library of the manylinux/musllinux policies (the file is built for another machine, so "
+                    "this machine's libraries were not searched)",
+                    "bundle the library in the wheel (auditwheel repair) or make sure the target "
+                    "systems provide it",
+                    name,
+                ))
+
     def _judge(
-        self, obj: LoadedObject, own: Closure, contexts: List[Closure], scope: InterpreterScope, out: _Verdicts
+        self, obj: LoadedObject, own: Closure, contexts: List[Closure], scope: InterpreterScope, out: _Verdicts,
+        hosts: Sequence[Closure] = (),
     ) -> int:
         """Report what ``obj`` cannot resolve; returns how many Py* symbols were left unjudged."""
         # A library some module loads is judged in that module's scope; its own missing
@@ -244,6 +300,16 @@ class SymbolCheck:
         for name, requester in dict.fromkeys([] if contexts else own.missing):
             if is_libpython_filename(name):
                 continue  # already a needs-libpython violation; one finding per cause
+            if syslibs.is_system_library(name):  # never advise bundling a C library
+                out.add(obj.path, Problem(
+                    MISSING_LIBRARY, policy.WARNING,
+                    f"needs {name} (DT_NEEDED of {requester}), a system library that this machine does not "
+                    "have; its undefined symbols were not checked",
+                    "nothing to bundle: system libraries come from the target system (manylinux/musllinux "
+                    "policies); check on a machine of the wheel's platform",
+                    name,
+                ))
+                continue
             out.add(obj.path, Problem(
                 MISSING_LIBRARY, policy.WARNING,
                 f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
@@ -257,22 +323,43 @@ class SymbolCheck:
         keyed = [(s, symbol_key(s)) for s in obj.undefined]
         if not obj.is_executable:  # a program has no interpreter around it
             keyed = [(s, k) for s, k in keyed if k not in scope.exports]
-        for closure in (own, *contexts):
+        for closure in (own, *contexts, *hosts):
             for provider in closure.objects:
                 if not keyed:
                     break
                 keyed = [(s, k) for s, k in keyed if k not in provider.defined]
         py_ok = obj.is_executable or self._python_symbols_checkable(obj, scope)
         unresolved = [s for s, _k in keyed if py_ok or not is_python_symbol(s)]
-        self._report_unresolved(obj, unresolved, scope, out)
+        self._report_unresolved(obj, unresolved, scope, out, [h.objects[0].path for h in hosts])
         return len(keyed) - len(unresolved)
 
     def _elsewhere(self, obj: LoadedObject, sym: str) -> Optional[str]:
         """Another file of the wheel that exports ``sym`` although ``obj`` does not load it."""
         key = symbol_key(sym)
-        return next((o.path for o in self.files.values() if o is not obj and key in o.defined), None)
+        # A program cannot be linked (it has no SONAME): never offer one as a provider.
+        return next(
+            (o.path for o in self.files.values() if o is not obj and not o.is_executable and key in o.defined), None
+        )
 
-    def _report_unresolved(self, obj: LoadedObject, syms: List[str], scope: InterpreterScope, out: _Verdicts) -> None:
+    def _python_symbol_fix(self, sym: str, scope: InterpreterScope, pyver: str) -> str:
+        """Say what a missing Py* symbol is: private ones change within X.Y (patch releases)."""
+        release = interpreter_release(self.interpreter) or pyver
+        if sym.startswith("_Py"):
+            return (
+                f"{sym} is a private CPython symbol (no ABI promise, not even across patch releases of "
+                f"{pyver}) that this interpreter ({release}, {scope.path}) does not export, so the module "
+                "fails to import there; use the public C API instead, or build against the oldest patch "
+                "release you support"
+            )
+        return (
+            f"{sym} is not exported by this interpreter ({release}, {scope.path}): it comes from another "
+            f"release or build of Python {pyver}, so the module fails to import there; use API that "
+            f"Python {pyver} has from its first release, or build against this interpreter's headers"
+        )
+
+    def _report_unresolved(
+        self, obj: LoadedObject, syms: List[str], scope: InterpreterScope, out: _Verdicts, hosts: Sequence[str] = ()
+    ) -> None:
         pyver = format_version(scope.version) if scope.version else "?"
         listed = 0
         hard: List[str] = []
@@ -297,16 +384,15 @@ class SymbolCheck:
         syms = hard
         for sym in syms[:MAX_LISTED]:
             if is_python_symbol(sym):
-                fix = (
-                    f"Python {pyver} ({scope.path}) does not export {sym}: it is private or was removed; "
-                    "use the public C API, or build against this Python's headers"
-                )
+                fix = self._python_symbol_fix(sym, scope, pyver)
             else:
                 fix = (
                     "define it, fix its spelling, or link the library that provides it (Extension(libraries=[...])); "
                     "without libpython and -z defs the linker no longer reports this"
                 )
             where = "" if obj.is_executable else "the interpreter's global scope or "
+            if hosts:
+                where = f"the wheel's Python host ({', '.join(hosts)}), " + where
             out.add(obj.path, Problem(
                 UNRESOLVED, self.severity,
                 f"undefined symbol {sym}: nothing in {where}this file's DT_NEEDED closure defines it; "
@@ -322,3 +408,26 @@ class SymbolCheck:
                 "see the symbols listed above",
                 rest[0],
             ))
+
+
+def symbol_checks(
+    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = ()
+) -> Tuple[SymbolCheck, ...]:
+    """The one factory of whole-wheel symbol checks, for the build and the CLI alike.
+
+    ``severity`` is "error", "warn" or "off" (no check). Imported without an ImportError
+    guard on purpose: a broken symbols/ldso/interpreter module must fail loudly, never
+    turn the check off and let every build pass.
+    """
+    if severity == "off":
+        return ()
+    return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags),)
+
+
+def symbol_status(checks: Iterable[object]) -> Dict[str, Optional[str]]:
+    """``{"status": "checked" | "off" | "not-checked", "reason": ...}`` for --json."""
+    found = [c for c in checks if isinstance(c, SymbolCheck)]
+    if not found:
+        return {"status": "off", "reason": None}
+    reason = next((c.unchecked for c in found if c.unchecked), None)
+    return {"status": "not-checked" if reason else "checked", "reason": reason}

@@ -26,6 +26,7 @@ from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 from . import policy
 from .elf import ELF_MAGIC, ElfReadError, read_elf
 from .elfpatch import EditPlan, Patch, plan_repair
+from .policy import ERROR, EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON
 from .scan import ScanOptions, current_interpreter_libdirs, is_allowed, scan_wheel
 from .sources import SourceError, ZipMemberSource
 from .wheelsafety import ZIP_READ_ERRORS, record_digest, wheel_problems
@@ -56,6 +57,7 @@ class RepairResult:
     output: Optional[str]  # the wheel written, or None (nothing to repair, no copy asked for)
     fixes: Tuple[MemberFix, ...] = ()
     allowed: Tuple[str, ...] = ()  # members that keep libpython because an allow glob matched
+    programs: Tuple[str, ...] = ()  # executables that link libpython: never edited
     dropped: Tuple[str, ...] = field(default=())  # signature members a changed RECORD invalidates
 
     @property
@@ -106,8 +108,9 @@ def plan_wheel(
     keep_rpath: bool = False,
     allow: Sequence[str] = (),
     remove_libpython: bool = True,
-) -> Tuple[Dict[str, EditPlan], Tuple[str, ...]]:
-    """{member: plan} for every ELF member that needs an edit, and the allowed members.
+) -> Tuple[Dict[str, EditPlan], Tuple[str, ...], Tuple[str, ...]]:
+    """{member: plan} for every ELF member that needs an edit, the allowed members, and the
+    programs that link libpython (left as they are: they embed Python on purpose).
 
     A member that looks like ELF but cannot be read stops the repair: a file that cannot
     be verified is not shipped, and guessing at its bytes is worse.
@@ -115,6 +118,7 @@ def plan_wheel(
     libdirs = current_interpreter_libdirs()
     plans: Dict[str, EditPlan] = {}
     allowed: List[str] = []
+    programs: List[str] = []
     for info in zf.infolist():
         if not _is_candidate(info):
             continue
@@ -123,9 +127,12 @@ def plan_wheel(
                 if src.read(0, 4) != ELF_MAGIC:
                     continue
                 elf = read_elf(src)
-                keep_libpython = bool(policy.libpython_needed(elf)) and is_allowed(info.filename, allow)
-                if keep_libpython:
+                needs = bool(policy.libpython_needed(elf))
+                keep_libpython = needs and (elf.is_executable or is_allowed(info.filename, allow))
+                if needs and is_allowed(info.filename, allow):
                     allowed.append(info.filename)
+                elif needs and elf.is_executable:
+                    programs.append(info.filename)
                 plan = plan_repair(
                     src, elf, remove_libpython=remove_libpython and not keep_libpython, strip_rpath=not keep_rpath,
                     interpreter_libdirs=libdirs,
@@ -140,7 +147,7 @@ def plan_wheel(
             ) from None
         if not plan.empty:
             plans[info.filename] = plan
-    return plans, tuple(allowed)
+    return plans, tuple(allowed), tuple(programs)
 
 
 def _new_hashes(zf: zipfile.ZipFile, plans: Dict[str, EditPlan]) -> Dict[str, Tuple[str, int]]:
@@ -327,11 +334,12 @@ def repair_wheel(
         if problems:
             raise RepairError(f"{wheel}: refusing to repair an unsafe wheel: " + "; ".join(problems))
         record = _record_name(zf, wheel)
-        plans, allowed = plan_wheel(zf, wheel, keep_rpath=keep_rpath, allow=allow, remove_libpython=remove_libpython)
+        plans, allowed, programs = plan_wheel(zf, wheel, keep_rpath=keep_rpath, allow=allow,
+                                              remove_libpython=remove_libpython)
         if not plans:
             if not force_copy:
-                return RepairResult(wheel, None, (), allowed)
-            return RepairResult(wheel, _copy_file(wheel, final), (), allowed)
+                return RepairResult(wheel, None, (), allowed, programs)
+            return RepairResult(wheel, _copy_file(wheel, final), (), allowed, programs)
         fixes = tuple(MemberFix(n, p.removed_needed, p.removed_rpath) for n, p in plans.items())
         drop = [n for n in zf.namelist() if n.startswith(record[: -len("RECORD")]) and n.endswith(_SIGNATURES)]
         tmp = _temp_beside(final)
@@ -354,7 +362,7 @@ def repair_wheel(
         except BaseException:
             _unlink(tmp)
             raise
-    return RepairResult(wheel, final, fixes, allowed, tuple(drop))
+    return RepairResult(wheel, final, fixes, allowed, programs, tuple(drop))
 
 
 def _verify(tmp: str, wheel: str, allow: Sequence[str], remove_libpython: bool) -> None:
@@ -365,10 +373,15 @@ def _verify(tmp: str, wheel: str, allow: Sequence[str], remove_libpython: bool) 
     report = scan_wheel(
         tmp, ScanOptions(allow=tuple(allow), interpreter_libdirs=current_interpreter_libdirs(), check_rpath=False)
     )
+    # Programs keep their libpython on purpose (plan_wheel); without remove_libpython a module
+    # may keep it too (the caller judges that); anything else that fails is a bug.
     failures = [
         f for f in report.failures
-        if remove_libpython or any(p.severity == policy.ERROR and p.code != policy.NEEDS_LIBPYTHON for p in f.problems)
-        or f.info is None
+        if f.info is None or any(
+            p.severity == ERROR and p.code != EXECUTABLE_NEEDS_LIBPYTHON
+            and (remove_libpython or p.code != NEEDS_LIBPYTHON)
+            for p in f.problems
+        )
     ]
     if report.errors or failures:
         what = "; ".join(list(report.errors) + [f"{f.path}: {f.verdict}" for f in failures])

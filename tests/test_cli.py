@@ -82,24 +82,26 @@ def test_elf_file_violation_human_and_json(pyenv_exe: Path) -> None:
     lines = proc.stdout.strip().splitlines()
     assert len(lines) == 2, lines  # one line for the file, one summary
     assert lines[0].startswith(f"{pyenv_exe}: violation: ")
-    assert "needs libpython3.11.so.1.0" in lines[0] and "; fix: " in lines[0] and "nolibpython repair" in lines[0]
-    assert lines[1] == f"checked 1 ELF file in {pyenv_exe}: 1 violate the no-libpython rule"
+    # The interpreter is a program that embeds Python (issue 11): its own verdict, never "repair".
+    assert "is a program that embeds Python through libpython3.11.so.1.0" in lines[0] and "; fix: " in lines[0]
+    assert "link libpython statically" in lines[0] and "nolibpython repair" not in lines[0]
+    assert lines[1] == f"checked 1 ELF file in {pyenv_exe}: 1 program embeds Python through libpython"
     doc = check_json(pyenv_exe, status=1)
     (f,) = files_of(doc).values()
     assert f["verdict"] == "violation" and "libpython3.11.so.1.0" in f["needed"]
     codes = {p["code"]: p for p in f["problems"]}
-    assert codes["needs-libpython"]["severity"] == "error"
-    assert codes["needs-libpython"]["detail"] == "libpython3.11.so.1.0"
-    assert codes["python-rpath"]["severity"] == "warning"  # the pyenv RUNPATH
+    assert codes["executable-needs-libpython"]["severity"] == "error"
+    assert codes["executable-needs-libpython"]["detail"] == "libpython3.11.so.1.0"
+    assert "python-rpath" not in codes  # the program keeps the RUNPATH that finds its libpython
     assert doc["targets"][0]["kind"] == "elf"
 
 
 def test_allow_glob_reports_allowed(pyenv_exe: Path) -> None:
-    proc = cli("check", "--allow", "*/bin/python3*", pyenv_exe)
+    proc = cli("check", "--allow", "**/bin/python3*", pyenv_exe)
     assert proc.returncode == 0, proc.stdout
-    assert "allowed: needs libpython3.11.so.1.0" in proc.stdout
+    assert "allowed: is a program that embeds Python through libpython3.11.so.1.0" in proc.stdout
     assert "(1 allowed by configuration)" in proc.stdout
-    doc = check_json("--allow", "nomatch*", "--allow", "*/bin/python3*", pyenv_exe, status=0)
+    doc = check_json("--allow", "nomatch*", "--allow", "**/bin/python3*", pyenv_exe, status=0)
     (f,) = files_of(doc).values()
     assert f["verdict"] == "allowed" and f["allowed"] is True
     assert doc["totals"]["allowed"] == 1

@@ -156,16 +156,16 @@ GLOBAL_SOURCES: Dict[str, Tuple[str, Dict[str, str], Dict[str, str], str]] = {
     # name: (pyproject extra, extra files, environment, the log line the fix must write)
     "tool.distutils.build_ext libraries": (
         f'[tool.distutils.build_ext]\nlibraries = "python{LDVERSION}"\nlibrary-dirs = "{LIBDIR}"\n', {}, {},
-        f"build_ext: removed 'python{LDVERSION}' (libpython) from libraries"),
+        f"glob._ext: removed 'python{LDVERSION}' (libpython) from build_ext libraries"),
     "setup.cfg [build_ext] libraries": (
         "", {"setup.cfg": f"[build_ext]\nlibraries = python{LDVERSION}\nlibrary_dirs = {LIBDIR}\n"}, {},
-        f"build_ext: removed 'python{LDVERSION}' (libpython) from libraries"),
+        f"glob._ext: removed 'python{LDVERSION}' (libpython) from build_ext libraries"),
     # LDFLAGS land before the objects: --no-as-needed keeps the library, as real builds see
     "LDFLAGS": ("", {}, {"LDFLAGS": f"-Wl,--no-as-needed -L{LIBDIR} -lpython{LDVERSION}"},
-                f"linker command: removed '-lpython{LDVERSION}' (libpython) from linker_so"),
+                f"glob._ext: removed '-lpython{LDVERSION}' (libpython) from the linker command (LDSHARED/LDFLAGS)"),
     "LDSHARED": ("", {}, {"LDSHARED": f"gcc -pthread -shared -Wl,--no-as-needed -L{LIBDIR} "
                                       f"-lpython{LDVERSION} -Wl,-z,defs"},
-                 "linker command: removed '-Wl,-z,defs' (forbids undefined symbols) from linker_so"),
+                 "glob._ext: removed '-Wl,-z,defs' (forbids undefined symbols) from the linker command (LDSHARED/LDFLAGS)"),
 }
 
 
@@ -203,7 +203,7 @@ def test_in_process_build_ext_options(option: str, tmp_path: Path) -> None:
         results[enable] = (tree_extensions(lib), scan_built_tree(lib), output(proc))
     files, report, log = results[True]
     assert_no_libpython(files, report, ["_ext"])
-    assert "build_ext: removed " in log and f"from {option}" in log
+    assert "bx._ext: removed " in log and f"from build_ext {option}" in log
     files, report, _ = results[False]
     assert_libpython(files, report, ["_ext"])  # negative control
 
