@@ -29,6 +29,7 @@ from .scan import (
 )
 from .sources import FileSource
 from .symbols import symbol_checks
+from .wheeltags import wheel_target
 
 log = logging.getLogger("setuptools_nolibpython")
 
@@ -114,7 +115,9 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
     for fix in result.fixes:
         for line in fix_lines(fix.path, fix.removed_needed, fix.removed_rpath):
             log.info("setuptools-nolibpython: %s", line)
-    tags = (os.path.basename(wheel),)
+    tags, mismatch = wheel_target(wheel)  # WHEEL's Tag lines, as `nolibpython check` reads them
+    if mismatch:
+        log.warning("setuptools-nolibpython: %s: %s", wheel, mismatch)
     return verdict(scan_wheel(wheel, options_for(config, tags)), config, hint)
 
 
