@@ -64,7 +64,8 @@ def _build(root: Path, wheelhouse: Path, enable: bool) -> List[str]:
 @pytest.fixture(scope="module")
 def links(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Dict[str, List[str]]:
     root = tmp_path_factory.mktemp("linkcmd")
-    on, off = in_parallel(lambda: _build(root / "on", wheelhouse, True), lambda: _build(root / "off", wheelhouse, False))
+    on, off = in_parallel(lambda: _build(root / "on", wheelhouse, True),
+                          lambda: _build(root / "off", wheelhouse, False))
     return {"plugin": on, "plain": off}
 
 

@@ -76,7 +76,8 @@ def _build(root: Path, prefix_lib: Path, enable: bool) -> Path:
 @pytest.fixture(scope="module")
 def wheels(prefix_lib: Path, tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     root = tmp_path_factory.mktemp("serving")
-    on, off = in_parallel(lambda: _build(root / "on", prefix_lib, True), lambda: _build(root / "off", prefix_lib, False))
+    on, off = in_parallel(lambda: _build(root / "on", prefix_lib, True),
+                          lambda: _build(root / "off", prefix_lib, False))
     return {"plugin": on, "plain": off}
 
 
@@ -88,7 +89,8 @@ def _module(wheel: Path, dest: Path) -> Path:
 
 
 def _load(so: Path) -> "subprocess.CompletedProcess[str]":
-    code = f"import sys; sys.path.insert(0, {str(so.parent.parent)!r}); import auxmod._ext as m; print('answer', m.answer())"
+    code = (f"import sys; sys.path.insert(0, {str(so.parent.parent)!r}); "
+            "import auxmod._ext as m; print('answer', m.answer())")
     return run([sys.executable, "-I", "-c", code])
 
 
