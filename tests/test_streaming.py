@@ -347,6 +347,6 @@ def test_member_shorter_than_declared_is_a_one_line_error(payload: bytes, tmp_pa
     info.file_size += 1000  # the central directory lies: the stored data is shorter
     with zipfile.ZipFile(path) as zf:
         with ZipMemberSource(zf, info) as src:
-            with pytest.raises((SourceError, zipfile.BadZipFile, EOFError)) as exc:
+            with pytest.raises(SourceError) as exc:
                 src.read(len(payload) + 10, 4)
-            assert "\n" not in str(exc.value)
+            assert "\n" not in str(exc.value) and "before its declared size" in str(exc.value)
