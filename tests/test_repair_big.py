@@ -34,7 +34,6 @@ INCLUDE = sysconfig.get_paths()["include"]
 SONAME = f"libpython{LDVERSION}.so.1.0"
 MODULE = "bigpkg/_ext.so"
 RECORD = "bigpkg-1.0.dist-info/RECORD"
-WHEEL_BIN = Path(sys.executable).parent / "wheel"
 
 MODULE_C = """
 #include <Python.h>
@@ -87,7 +86,7 @@ def big_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _unpack(wheel: Path, dest: Path) -> "subprocess.CompletedProcess[str]":
-    return run([str(WHEEL_BIN), "unpack", "-d", str(dest), str(wheel)])
+    return run([sys.executable, "-m", "wheel", "unpack", "-d", str(dest), str(wheel)])
 
 
 def _repair(wheel: Path, out: Path) -> Path:
