@@ -6,7 +6,8 @@ as the plugin (read_elf, policy, elfpatch.plan_edit), so the CLI and on-violatio
 only the patched members' bytes and their RECORD lines change (RECORD keeps its other
 lines byte for byte), and every other member's compressed bytes are copied as they
 are. It is written to a temporary file in the output directory, verified by a fresh
-scan and a hash check of every member it rewrote, and renamed: the final name holds a whole wheel or nothing.
+scan and a hash check of every member it rewrote, and renamed: the final name holds a
+whole wheel or nothing.
 """
 
 from __future__ import annotations
@@ -366,8 +367,11 @@ def verify_changed_members(path: str, wheel: str, names: Sequence[str]) -> None:
     with zipfile.ZipFile(path) as zf:
         found = member_hash_findings(zf, names)
     if found:
-        what = "; ".join(f.message for f in found)
-        raise RepairError(f"{wheel}: the repaired wheel fails its own RECORD check ({what}); nothing written")
+        members = ", ".join(dict.fromkeys(ascii(f.member) if f.member else f.kind for f in found))
+        raise RepairError(
+            f"{wheel}: the repaired wheel fails its own RECORD check ({members}); nothing written. "
+            "The input wheel is unchanged; this is a bug in nolibpython repair, please report it"
+        )
 
 
 def _temp_beside(final: str) -> str:

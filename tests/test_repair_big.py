@@ -26,7 +26,7 @@ import pytest
 from support import readelf_dynamic, run
 
 from setuptools_nolibpython.wheelrepair import RepairError, verify_changed_members
-from setuptools_nolibpython.wheelsafety import FULL_VERIFY_LIMIT, wheel_problems
+from setuptools_nolibpython.wheelsafety import FULL_VERIFY_LIMIT, member_hash_findings, wheel_problems
 
 LDVERSION = sysconfig.get_config_var("LDVERSION") or sysconfig.get_config_var("VERSION")
 LIBDIR = sysconfig.get_config_var("LIBDIR")
@@ -134,4 +134,7 @@ def test_stale_row_is_caught_by_the_repair_verification(big_wheel: Path, tmp_pat
 def test_changed_member_without_a_row_fails(big_wheel: Path) -> None:
     with pytest.raises(RepairError) as err:
         verify_changed_members(str(big_wheel), str(big_wheel), ["bigpkg/not-in-record.so"])
-    assert "bigpkg/not-in-record.so" in str(err.value) and "no hash in RECORD" in str(err.value)
+    assert "bigpkg/not-in-record.so" in str(err.value) and "bug in nolibpython repair" in str(err.value)
+    with zipfile.ZipFile(big_wheel) as zf:
+        found = member_hash_findings(zf, ["bigpkg/not-in-record.so", MODULE])
+    assert [(f.kind, f.member) for f in found] == [("record-missing", "bigpkg/not-in-record.so")]
