@@ -5,6 +5,8 @@
   extracted) gives per file the same verdict, problems and needed/rpath/runpath/soname
   as ``scan_paths`` over the same members written to disk, and readelf agrees on
   DT_NEEDED; no member is inflated twice and the big ones are not inflated to the end.
+- The same bound on a member made here: a gcc-built library grown past 50 MB by objcopy,
+  its dynamic section early (the corpus shows it only with torch, an optional extra).
 - A wheel made here with gcc holds files that DO link libpython (the negative control:
   both readers must say "violation"), including a patchelf'ed one whose .dynstr sits
   behind the dynamic section, stored and deflated.
