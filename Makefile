@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench fuzz compat clean
+.PHONY: setup demo test lint bench fuzz compat mutate clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ bench: setup
 FUZZ_SECONDS ?= 300
 fuzz: setup
 	$(BIN)/python fuzz/fuzz_check.py --seconds $(FUZZ_SECONDS) --workdir .cache/fuzz
+
+# Break central behaviours one at a time in a copy of the package and run the tests that
+# must catch each (scripts/mutate.py); prints a table of caught/survived and the runtime.
+mutate: setup
+	$(BIN)/python scripts/mutate.py
 
 lint: setup
 	$(BIN)/ruff check setuptools_nolibpython

@@ -74,7 +74,7 @@ def plan_edit(
                     raw = new.encode("utf-8", "surrogateescape") + b"\0"
                     patches.append(Patch(strtab + entry.value, raw))
         kept.append(entry)
-    if len(kept) == len(info.entries) and not patches:
+    if not removed_needed and not removed_rpath:  # an RPATH pointed at its tail changes no count
         return EditPlan((), (), ())
     fmt = ("<" if info.little_endian else ">") + ("qQ" if info.elf_class == 64 else "iI")
     # Rewrite the used entries plus the original terminator; later slots are untouched.

@@ -6,7 +6,8 @@ as the plugin (read_elf, policy, elfpatch.plan_edit), so the CLI and on-violatio
 only the patched members' bytes and their RECORD lines change (RECORD keeps its other
 lines byte for byte), and every other member's compressed bytes are copied as they
 are. It is written to a temporary file in the output directory, verified by a fresh
-scan, and renamed: the final name holds a whole wheel or nothing.
+scan and a hash check of every member it rewrote, and renamed: the final name holds a
+whole wheel or nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .elfpatch import EditPlan, Patch, plan_repair
 from .policy import ERROR, EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON
 from .scan import ScanOptions, current_interpreter_libdirs, is_allowed, scan_wheel
 from .sources import SourceError, ZipMemberSource
-from .wheelsafety import ZIP_READ_ERRORS, record_digest, wheel_problems
+from .wheelsafety import ZIP_READ_ERRORS, member_hash_findings, record_digest, wheel_problems
 
 _CHUNK = 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
@@ -355,6 +356,7 @@ def repair_wheel(
             except _ZIP_READ_ERRORS as exc:
                 raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
             _verify(tmp, wheel, allow, remove_libpython)
+            verify_changed_members(tmp, wheel, list(plans))
             try:
                 _publish(tmp, final)
             except OSError as exc:
@@ -386,6 +388,19 @@ def _verify(tmp: str, wheel: str, allow: Sequence[str], remove_libpython: bool) 
     if report.errors or failures:
         what = "; ".join(list(report.errors) + [f"{f.path}: {f.verdict}" for f in failures])
         raise RepairError(f"{wheel}: the repaired wheel still fails the check ({what}); nothing written")
+
+
+def verify_changed_members(path: str, wheel: str, names: Sequence[str]) -> None:
+    """The hash of every member repair rewrote matches its RECORD row, whatever the
+    wheel's size (the scan verifies every member only of small wheels)."""
+    with zipfile.ZipFile(path) as zf:
+        found = member_hash_findings(zf, names)
+    if found:
+        members = ", ".join(dict.fromkeys(ascii(f.member) if f.member else f.kind for f in found))
+        raise RepairError(
+            f"{wheel}: the repaired wheel fails its own RECORD check ({members}); nothing written. "
+            "The input wheel is unchanged; this is a bug in nolibpython repair, please report it"
+        )
 
 
 def _temp_beside(final: str) -> str:

@@ -149,6 +149,27 @@ def wheel_findings(
     return findings
 
 
+def member_hash_findings(zf: zipfile.ZipFile, names: Iterable[str]) -> List[WheelFinding]:
+    """CRC and RECORD hash of the named members, whatever the wheel's size.
+
+    Repair calls it on the members it rewrote: wheel_findings verifies only the
+    .dist-info files of a wheel over FULL_VERIFY_LIMIT, and a patched member's stale
+    RECORD row would otherwise ship.
+    """
+    dist_info, out = _dist_info_dir(zf.infolist())
+    if dist_info is None:
+        return out
+    record, rec_findings = _read_record(zf, dist_info, set())
+    out += rec_findings
+    for name in names:
+        expected = record.get(name) if record is not None else None
+        if expected is None or not expected[0]:
+            out.append(WheelFinding("record-missing", f"member {name!a} has no hash in RECORD", name))
+            continue
+        out += _verify_member(zf, zf.getinfo(name), expected)
+    return out
+
+
 def _name_findings(infos: List[zipfile.ZipInfo]) -> List[WheelFinding]:
     out: List[WheelFinding] = []
     seen: Set[str] = set()

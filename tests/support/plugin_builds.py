@@ -7,13 +7,14 @@ own scanner (``scan_wheel`` / ``scan_tree``).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import sysconfig
 import textwrap
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
 from setuptools_nolibpython.scan import ScanOptions, ScanReport, scan_tree, scan_wheel
 
@@ -130,3 +131,23 @@ def defines_python_runtime(path: Path) -> bool:
     """True when the file carries its own copy of the runtime (static libpython)."""
     syms = run(["nm", "-D", "--defined-only", str(path)], check=True).stdout
     return any(line.split()[-1] == "PyLong_FromLong" for line in syms.splitlines() if line.strip())
+
+
+#: One finding as a build prints it (report.problem_lines): ``<file>: <severity>: <what>; fix: <how>``.
+_FINDING = re.compile(r"^\s*(?:setuptools-nolibpython: )?(?P<path>\S+): (?P<severity>error|warning|allowed): "
+                      r"(?P<message>.*?); fix: ")
+
+
+def findings(text: str) -> Set[Tuple[str, str, str]]:
+    """Every (file, severity, message) a build log reports, each once."""
+    return {(m["path"], m["severity"], m["message"]) for m in map(_FINDING.match, text.splitlines()) if m}
+
+
+def names_entry(message: str, entry: str) -> bool:
+    """Does ``message`` name ``entry`` as a whole word (libpython3.so is not libpython3.so.1)?"""
+    return re.search(r"(?<![\w.])" + re.escape(entry) + r"(?![\w.])", message) is not None
+
+
+def errors_of(text: str, path: str) -> List[str]:
+    """The messages of the error findings the log reports for ``path`` (exact file name)."""
+    return sorted(msg for p, sev, msg in findings(text) if p == path and sev == "error")

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Mutation check: break central behaviours one at a time and run the tests that must notice.
+
+    python scripts/mutate.py [--only ID ...] [--keep]
+
+The repository's files (tracked and new, as ``git ls-files`` lists them) are copied to
+a temporary directory. The listed tests first run there unmutated and must all pass,
+none skipped (a skip would make "caught" meaningless). Then each mutant, an exact-text
+substitution in one package file, is applied to the copy, its tests run with
+``PYTHONPATH`` pointing at the copy (so the package, the tests and the plugin wheel the
+tests build all come from the mutated sources), and the file is restored.
+
+A mutant is CAUGHT when its tests fail (pytest exit status 1), SURVIVED when they pass,
+and ERROR when its anchor text is not found exactly once in the file, or pytest stops
+for another reason (usage error, nothing collected, interrupted): anchors are single
+characteristic lines or fragments, so after the code moves an ERROR says which anchor to
+update. Exit status 0 only when the clean run passes and every mutant is caught.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+REPO = Path(__file__).resolve().parents[1]
+PKG = "setuptools_nolibpython"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    id: str
+    file: str  # relative to the package
+    old: str  # must occur exactly once
+    new: str
+    tests: Tuple[str, ...]  # pytest node ids that must catch it
+    what: str
+
+
+MUTANTS: Tuple[Mutant, ...] = (
+    Mutant("rpath-serving-entry-dropped", "policy.py",
+           "if any(lib_exists(os.path.join(entry, n)) for n in others):", "if False:",
+           ("tests/test_rpath_serving.py",),
+           "an RPATH entry that also serves another needed library is removed"),
+    Mutant("rpath-tail-edit-lost", "elfpatch.py",
+           "if not removed_needed and not removed_rpath:", "if len(kept) == len(info.entries) and not patches:",
+           ("tests/test_rpath_serving.py::test_build_strips_libpython_keeps_the_serving_entry",),
+           "dropping a leading RPATH entry (pointer moved to the tail) is planned as no edit"),
+    Mutant("ignore-in-object-files-not-appended", "linkflags.py",
+           '"-Wl,--unresolved-symbols=ignore-in-object-files",', "",
+           ("tests/test_link_command.py::test_plugin_appends_ignore_in_object_files_last",),
+           "the flag that cancels -z defs is no longer appended"),
+    Mutant("z-defs-kept", "linkflags.py",
+           'if w == "-z" and nxt == "defs":', "if False:",
+           ("tests/test_link_command.py::test_plugin_removes_every_ban_from_the_link",),
+           "the filter no longer removes -z defs"),
+    Mutant("link-filter-keeps-lpython", "linkflags.py",
+           'elif w.startswith("-l") and len(w) > 2 and is_libpython_libname(w[2:]):', "elif False:",
+           ("tests/test_linkflags.py",),
+           "the link-flag filter keeps -lpythonX.Y"),
+    Mutant("repair-verification-skips-members", "wheelsafety.py",
+           "out += _verify_member(zf, zf.getinfo(name), expected)", "pass",
+           ("tests/test_repair_big.py::test_stale_row_is_caught_by_the_repair_verification",),
+           "the hash check of the members repair changed checks nothing"),
+    Mutant("record-rewrite-keeps-old-row", "wheelrepair.py",
+           "        if name in new:", "        if name in new and False:",
+           ("tests/test_repair_big.py::test_big_wheel_repaired_with_a_correct_record",),
+           "RECORD keeps a patched member's old row (in a wheel over 16 MiB)"),
+    Mutant("violation-shown-as-warning", "report.py",
+           "else p.severity", 'else "warning"',
+           ("tests/test_plugin_incremental.py::test_inplace_violation_fails",),
+           "a failing build labels its libpython error as a warning"),
+    Mutant("stable-abi-shim-not-libpython", "names.py",
+           r'r"^libpython(?P<ver>[23](?:\.\d+)?)', r'r"^libpython(?P<ver>[23]\.\d+)',
+           ("tests/test_plugin_options.py::test_every_libpython_spelling_fails_the_build",),
+           "libpython3.so is no longer a libpython name (only a missing-library warning names it)"),
+    Mutant("name-rule-drops-d-and-t", "names.py",
+           r"(?P<abi>[dmtu]*)(?:\.(?P<so>", r"(?P<abi>[mu]*)(?:\.(?P<so>",
+           ("tests/test_names.py",),
+           "debug (d) and free-threaded (t) libpython file names are not recognised"),
+    Mutant("libpython-verdict-warning", "policy.py",
+           "Problem(NEEDS_LIBPYTHON, ERROR,", "Problem(NEEDS_LIBPYTHON, WARNING,",
+           ("tests/test_cli.py::test_elf_file_violation_human_and_json",),
+           "a libpython DT_NEEDED is only a warning"),
+    Mutant("symbol-report-silent", "symbols.py",
+           "for sym in syms[:MAX_LISTED]:", "for sym in syms[:0]:",
+           ("tests/test_symbols.py::test_missing_symbol_predicted_exactly_as_import_fails",),
+           "undefined symbols are no longer reported"),
+    Mutant("short-member-raw-error", "sources.py",
+           'raise SourceError(f"member ended at', 'raise EOFError(f"member ended at',
+           ("tests/test_streaming.py::test_member_shorter_than_declared_is_a_one_line_error",),
+           "a member shorter than declared raises a raw EOFError, not SourceError"),
+    Mutant("reader-reads-to-the-end", "elf.py",
+           'raw = read_bytes(src, dyn.offset, slots * entry_size, "dynamic section")',
+           'read_bytes(src, src.size - 1, 1, "end"); '
+           'raw = read_bytes(src, dyn.offset, slots * entry_size, "dynamic section")',
+           ("tests/test_streaming.py::test_generated_big_member_inflated_only_to_its_dynamic_section",),
+           "the reader inflates a big member to its end"),
+)
+
+
+def copy_repo(dest: Path) -> None:
+    """The tracked and new (not ignored) files of the working tree, as they are now."""
+    names = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=REPO, check=True,
+                           capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, names):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    wheels = REPO / ".cache" / "wheels"
+    if wheels.is_dir():  # downloaded corpus wheels: shared, read-only for the tests
+        (dest / ".cache").mkdir(exist_ok=True)
+        os.symlink(wheels, dest / ".cache" / "wheels")
+
+
+def run_tests(copy: Path, nodes: Sequence[str], junit: Optional[Path] = None) -> Tuple[int, float, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(copy), *filter(None, [env.get("PYTHONPATH")])])
+    env["NOLIBPYTHON_COMPAT_RESULTS"] = str(copy / ".cache" / "compat" / "results.jsonl")
+    argv = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *nodes]
+    if junit is not None:
+        argv += ["--junitxml", str(junit)]
+    t0 = time.monotonic()
+    proc = subprocess.run(argv, cwd=copy, env=env, capture_output=True, text=True)
+    return proc.returncode, time.monotonic() - t0, proc.stdout + proc.stderr
+
+
+def junit_counts(path: Path) -> Dict[str, int]:
+    suite = ET.parse(path).getroot()
+    suite = suite if suite.tag == "testsuite" else suite[0]
+    return {k: int(suite.get(k, "0")) for k in ("tests", "failures", "errors", "skipped")}
+
+
+def apply(path: Path, mutant: Mutant) -> Optional[str]:
+    """Mutate the file in place; the reason it cannot be done, or None."""
+    text = path.read_text()
+    count = text.count(mutant.old)
+    if count != 1:
+        return f"anchor found {count} times in {PKG}/{mutant.file} (must be exactly once): {mutant.old!r}"
+    path.write_text(text.replace(mutant.old, mutant.new))
+    return None
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="+", metavar="ID", help="run these mutants only")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary copy")
+    args = ap.parse_args(argv)
+    mutants = [m for m in MUTANTS if not args.only or m.id in args.only]
+    unknown = set(args.only or ()) - {m.id for m in MUTANTS}
+    if unknown:
+        print(f"mutate: unknown mutant id(s): {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    start = time.monotonic()
+    tmp = Path(tempfile.mkdtemp(prefix="nolibpython-mutate-"))
+    try:
+        copy = tmp / "repo"
+        copy.mkdir()
+        copy_repo(copy)
+        nodes = list(dict.fromkeys(n for m in mutants for n in m.tests))
+        rc, secs, out = run_tests(copy, nodes, tmp / "clean.xml")
+        counts = junit_counts(tmp / "clean.xml") if (tmp / "clean.xml").exists() else {}
+        clean_ok = rc == 0 and counts.get("skipped", 1) == 0
+        print(f"clean run: {len(nodes)} test targets, {counts.get('tests', 0)} tests, "
+              f"{counts.get('skipped', '?')} skipped, exit {rc}, {secs:.1f} s: {'ok' if clean_ok else 'FAILED'}")
+        if not clean_ok:
+            print(out[-6000:])
+            print("mutate: the unmutated tests must pass with nothing skipped; no mutant was run", file=sys.stderr)
+            return 1
+        rows: List[Tuple[str, str, str, float, str]] = []
+        for m in mutants:
+            path = copy / PKG / m.file
+            original = path.read_text()
+            problem = apply(path, m)
+            if problem is not None:
+                rows.append((m.id, m.file, "ERROR", 0.0, problem))
+                continue
+            try:
+                rc, secs, out = run_tests(copy, m.tests)
+            finally:
+                path.write_text(original)
+            status = {1: "caught", 0: "SURVIVED"}.get(rc, "ERROR")
+            detail = m.what if rc in (0, 1) else f"pytest exit {rc}: {out.strip().splitlines()[-1:]}"
+            rows.append((m.id, m.file, status, secs, detail))
+            print(f"  {m.id}: {status} ({secs:.1f} s)", flush=True)
+    finally:
+        if args.keep:
+            print(f"copy kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    print()
+    print(f"| {'mutant':<{width}} | file | result | seconds | breakage |")
+    print(f"|{'-' * (width + 2)}|---|---|---:|---|")
+    for mid, file, status, secs, detail in rows:
+        print(f"| {mid:<{width}} | {file} | {status} | {secs:.1f} | {detail} |")
+    caught = sum(r[2] == "caught" for r in rows)
+    total = time.monotonic() - start
+    print(f"\n{caught}/{len(rows)} caught, {sum(r[2] == 'SURVIVED' for r in rows)} survived, "
+          f"{sum(r[2] == 'ERROR' for r in rows)} errors; total runtime {total:.0f} s")
+    return 0 if caught == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
