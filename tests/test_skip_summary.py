@@ -26,7 +26,7 @@ def test_by_hand():
     require(False, "Debian's python3.11 is missing (apt-get install python3.11 python3.11-venv)")
 
 def test_other():
-    require(False, "uv is not installed")
+    require(False, "uv is not installed\\n  (a second line of tool output)")
 
 def test_runs():
     pass
@@ -49,7 +49,7 @@ def test_last_line_names_skips_and_packages(tmp_path: Path) -> None:
     assert lines[-1] == (
         "skipped 4 tests; test_x.py::test_by_hand, test_x.py::test_needs_apache, test_x.py::test_needs_dbg: "
         "run `apt-get install -y python3.11 python3.11-venv apache2 libapache2-mod-wsgi-py3 python3.11-dbg` "
-        "to run them; test_x.py::test_other: uv is not installed"
+        "to run them; test_x.py::test_other: uv is not installed (a second line of tool output)"
     )
 
 

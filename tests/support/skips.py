@@ -40,7 +40,8 @@ def summary_line(skips: Sequence[Tuple[str, str]]) -> str:
             by_apt.append(name)
             packages += [p for p in hint[1].split() if p not in packages]
         else:
-            other.setdefault(reason.strip() or "no reason given", []).append(name)
+            # Reasons may quote a tool's output: folded onto the one line.
+            other.setdefault(" ".join(reason.split()) or "no reason given", []).append(name)
     parts = [f"skipped {len(skips)} test{'s' if len(skips) != 1 else ''}"]
     if by_apt:
         parts.append(f"{', '.join(by_apt)}: run `apt-get install -y {' '.join(packages)}` to run them")
@@ -50,6 +51,7 @@ def summary_line(skips: Sequence[Tuple[str, str]]) -> str:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Print the line after pytest's own summary (pytest_terminal_summary comes before it)."""
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the controller reports
         return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
