@@ -184,3 +184,30 @@ def test_version_has_one_source(built: Dict[str, Built], tmp_path: Path) -> None
         proc = run([sys.executable, "-m", "setuptools_nolibpython", "--version"], env={"PYTHONPATH": str(site)},
                    cwd=tmp_path)
         assert (proc.returncode, proc.stdout) == (0, f"nolibpython {expected}\n"), proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_build_system_floor_is_setuptools_77(tmp_path: Path) -> None:
+    """The plugin's own ``[build-system] requires`` starts where its metadata builds: 77.0.1
+    (77.0.0 is yanked) builds it without a warning; 76.1.0 rejects the SPDX license."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert pyproject["build-system"]["requires"] == ["setuptools>=77"]
+
+    def build_with(version: str) -> "subprocess.CompletedProcess[str]":
+        tree = tmp_path / f"src-{version}"
+        tree.mkdir()
+        for name in ("README.md", "LICENSE"):
+            shutil.copy2(REPO / name, tree / name)
+        shutil.copytree(REPO / "setuptools_nolibpython", tree / "setuptools_nolibpython",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        text = (REPO / "pyproject.toml").read_text()
+        (tree / "pyproject.toml").write_text(text.replace('requires = ["setuptools>=77"]',
+                                                          f'requires = ["setuptools=={version}"]'))
+        return run([sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", tmp_path / f"out-{version}", tree])
+
+    new, old = in_parallel(lambda: build_with("77.0.1"), lambda: build_with("76.1.0"))
+    new_log, old_log = new.stdout + new.stderr, old.stdout + old.stderr
+    assert new.returncode == 0 and "Successfully installed setuptools-77.0.1" in new_log, new_log[-4000:]
+    assert not WARNING.search(new_log), WARNING.search(new_log)
+    assert "Successfully installed setuptools-76.1.0" in old_log, old_log[-4000:]
+    assert old.returncode != 0 and "invalid pyproject.toml config: `project.license`" in old_log, old_log[-4000:]
