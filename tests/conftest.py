@@ -5,20 +5,32 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from support import COMPAT_RESULTS, REPO, run
+from support.skips import pytest_unconfigure  # noqa: F401  (the run's last line: what was skipped, what to install)
 
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding setuptools-nolibpython built from this checkout (pip --find-links)."""
     out = tmp_path_factory.mktemp("wheelhouse")
+    # Built without isolation, by this venv's setuptools: it must satisfy the plugin's own
+    # [build-system] requires (SPDX license metadata needs setuptools 77).
+    needed = [Requirement(r) for r in tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]]
+    have = version("setuptools")
+    for req in needed:
+        assert req.name != "setuptools" or req.specifier.contains(have), (
+            f"{sys.executable} has setuptools {have}, the plugin's pyproject.toml needs {req} "
+            "to build itself: run `make setup` (requirements-dev.txt)")
     # Built from a private copy: xdist workers building REPO itself at once race on its
     # build/ and *.egg-info directories.
     src = tmp_path_factory.mktemp("plugin-src")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(REPO / name, src / name)
     shutil.copytree(REPO / "setuptools_nolibpython", src / "setuptools_nolibpython",
                     ignore=shutil.ignore_patterns("__pycache__"))

@@ -213,7 +213,7 @@ DEBIAN_PIC = Path("/usr/lib/python3.11/config-3.11-x86_64-linux-gnu/libpython3.1
 
 def test_in_process_debian_pic_archive(tmp_path: Path) -> None:
     """Debian's ``libpython3.11-pic.a`` in extra_objects would embed a second runtime."""
-    require(DEBIAN_PIC.exists(), f"{DEBIAN_PIC} (Debian's libpython3.11-dev) is needed")
+    require(DEBIAN_PIC.exists(), f"{DEBIAN_PIC} (Debian's libpython3.11-dev) is needed", apt=["libpython3.11-dev"])
     setup = multi_setup_py("pic", {"_ext": f"extra_objects=[{str(DEBIAN_PIC)!r}]"})
     built = {}
     for enable in (True, False):
@@ -250,9 +250,9 @@ def _debian(root: Path, mods: List[str], hide: bool) -> subprocess.CompletedProc
 
 
 def test_debian_python_without_libpython(pip_on: Built, pip_off: Built) -> None:
-    require(DEBIAN_PYTHON.exists(), f"{DEBIAN_PYTHON} (Debian's python3.11) is needed")
+    require(DEBIAN_PYTHON.exists(), f"{DEBIAN_PYTHON} (Debian's python3.11) is needed", apt=["python3.11"])
     require(LDVERSION == "3.11", "the modules must be built by a CPython 3.11 to load in Debian's 3.11")
-    require(shutil.which("unshare"), "unshare (util-linux) is needed")
+    require(shutil.which("unshare"), "unshare (util-linux) is needed", apt=["util-linux"])
     on_root = pip_on.wheel.parent.parent / "unpacked"
     off_root = pip_off.wheel.parent.parent / "unpacked"
     linking = sorted(LINKING)

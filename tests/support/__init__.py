@@ -27,10 +27,22 @@ DEBIAN_PYTHON = Path("/usr/bin/python3.11")
 PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
 
 
-def require(condition: object, reason: str) -> None:
-    """Skip when ``condition`` is false, except under CI=true where that is a failure."""
+#: How a skip reason names the Debian packages that would let the test run. ``require``
+#: writes it; tests/conftest.py reads it back from every skip to print, at the end of the
+#: run, one line with the command that installs them all.
+APT_HINT = re.compile(r"\(apt-get install ([a-z0-9][a-z0-9.+-]*(?: [a-z0-9][a-z0-9.+-]*)*)\)")
+
+
+def require(condition: object, reason: str, *, apt: Sequence[str] = ()) -> None:
+    """Skip when ``condition`` is false, except under CI=true where that is a failure.
+
+    ``apt`` names the Debian packages that provide what is missing; they are added to the
+    reason as ``(apt-get install a b)`` for the end-of-run summary (APT_HINT).
+    """
     if condition:
         return
+    if apt:
+        reason = f"{reason} (apt-get install {' '.join(apt)})"
     if IN_CI:
         pytest.fail(f"required environment missing under CI=true: {reason}")
     pytest.skip(reason)
