@@ -88,7 +88,7 @@ MUTANTS: Tuple[Mutant, ...] = (
            "debug (d) and free-threaded (t) libpython file names are not recognised"),
     Mutant("libpython-verdict-warning", "policy.py",
            "Problem(NEEDS_LIBPYTHON, ERROR,", "Problem(NEEDS_LIBPYTHON, WARNING,",
-           ("tests/test_cli.py::test_elf_file_violation_human_and_json",),
+           ("tests/test_edges_elf.py::test_program_gets_its_own_verdict_and_fix",),
            "a libpython DT_NEEDED is only a warning"),
     Mutant("symbol-report-silent", "symbols.py",
            "for sym in syms[:MAX_LISTED]:", "for sym in syms[:0]:",
