@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
-from .config import Config, ConfigError, load_config
+from .config import Config, load_config
+from .errors import ConfigError
 from .hostplatform import unsupported_reason
 
 log = logging.getLogger("setuptools_nolibpython")

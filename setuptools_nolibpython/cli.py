@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .elf import ELF_MAGIC
+from .errors import RepairError, UsageError
 from .policy import printable
 from .report import check_document, file_line, summary
 from .scan import ScanOptions, ScanReport, current_interpreter_libdirs, scan_paths, scan_tree, scan_wheel
@@ -29,10 +30,6 @@ CHECK_SYMBOLS = ("error", "warn", "off")
 EXIT_OK = 0
 EXIT_FAIL = 1
 EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad arguments; ``str()`` is one line naming the argument."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -179,7 +176,7 @@ def say(line: str) -> None:
 
 
 def run_repair(args: argparse.Namespace) -> int:
-    from .wheelrepair import RepairError, repair_wheel
+    from .wheelrepair import repair_wheel
 
     for w in args.wheels:
         if not os.path.isfile(w):

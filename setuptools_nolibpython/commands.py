@@ -16,9 +16,10 @@ from setuptools.errors import BaseError
 
 from . import linkflags, policy
 from .activation import effective_config, platform_allows, project_dir
-from .config import Config, ConfigError
-from .elf import ElfReadError, read_elf
-from .enforce import ViolationError, apply_fixes, enforce
+from .config import Config
+from .elf import read_elf
+from .enforce import apply_fixes, enforce
+from .errors import ConfigError, ElfReadError, NoLibpythonError, ViolationError
 from .linkflags import Change
 from .scan import iter_tree_files
 from .sources import FileSource
@@ -26,7 +27,7 @@ from .sources import FileSource
 log = logging.getLogger("setuptools_nolibpython")
 
 
-class NoLibpythonError(BaseError):  # type: ignore[misc]  # setuptools ships no type hints
+class BuildError(NoLibpythonError, BaseError):  # type: ignore[misc]  # setuptools ships no type hints
     """Shown by setuptools as ``error: ...`` with exit status 1."""
 
 
@@ -37,7 +38,7 @@ def _config(cmd: Any) -> Config:
             # only the environment turns the explicit form off, in every spelling it accepts
             cfg = effective_config(project_dir(cmd.distribution), explicit=True)
         except ConfigError as exc:
-            raise NoLibpythonError(f"setuptools-nolibpython: {exc}") from None
+            raise BuildError(f"setuptools-nolibpython: {exc}") from None
         if cfg.enable:
             _adopt_bdist_wheel(cmd.distribution)
         cmd.distribution._nolibpython_config = cfg
@@ -163,7 +164,7 @@ class BuildExtMixin:
         try:
             enforce(files, config, "build_ext outputs")
         except ViolationError as exc:
-            raise NoLibpythonError(str(exc)) from None
+            raise BuildError(str(exc)) from None
 
 
 class BdistWheelMixin:
@@ -183,7 +184,7 @@ class BdistWheelMixin:
         try:
             enforce(files, config, "the wheel", wheel_tags=tags)
         except ViolationError as exc:
-            raise NoLibpythonError(str(exc)) from None
+            raise BuildError(str(exc)) from None
 
 
 class build_ext(BuildExtMixin, _setuptools_build_ext):  # type: ignore[misc]  # noqa: N801 - setuptools' name

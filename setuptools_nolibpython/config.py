@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from .errors import ConfigError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.9/3.10 only
@@ -29,10 +31,6 @@ CHECK_SYMBOLS = ("error", "warn", "off")
 #: The spellings ``SETUPTOOLS_NOLIBPYTHON`` accepts, case-insensitively.
 ENV_ON = ("1", "true", "yes", "on")
 ENV_OFF = ("0", "false", "no", "off")
-
-
-class ConfigError(ValueError):
-    """A bad value in the table or the environment; the message names file and key."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import struct
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .elf import ElfInfo, ElfReadError, read_bytes
+from .elf import ElfInfo, read_bytes
+from .errors import ElfReadError
 from .sources import ByteSource
 
 DT_HASH = 4

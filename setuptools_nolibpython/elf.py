@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Dict, List, Optional, Tuple
 
-from .sources import ByteSource, SourceError
+from .errors import ElfReadError, SourceError
+from .sources import ByteSource
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -40,10 +41,6 @@ MAX_STRING = 64 * 1024
 #: tens; each string costs a bounded read, and a crafted file with 65,536 of them took
 #: 1.6 s (tests/test_fixtures.py), so more than this is refused as not a real object.
 MAX_STRING_ENTRIES = 4096
-
-
-class ElfReadError(Exception):
-    """A file that looks like ELF but cannot be read; ``str()`` is a one-line reason."""
 
 
 @dataclass(frozen=True)

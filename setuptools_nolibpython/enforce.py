@@ -14,8 +14,9 @@ import os
 from typing import Iterable, List, Sequence, Tuple
 
 from .config import Config
-from .elf import ElfReadError, read_elf
+from .elf import read_elf
 from .elfpatch import patch_file, plan_repair
+from .errors import ElfReadError, RepairError, ViolationError
 from .policy import printable
 from .report import needs_libpython, problem_lines, summary
 from .scan import (
@@ -32,10 +33,6 @@ from .symbols import symbol_checks
 from .wheeltags import wheel_target
 
 log = logging.getLogger("setuptools_nolibpython")
-
-class ViolationError(Exception):
-    """The build must fail; the message lists each file, what is wrong and the fix."""
-
 
 def options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
     return ScanOptions(
@@ -99,7 +96,7 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
     it), so the wheel is whole or unchanged. The caller deletes the wheel on
     ViolationError (on-violation = "error").
     """
-    from .wheelrepair import RepairError, repair_wheel
+    from .wheelrepair import repair_wheel
 
     try:
         result = repair_wheel(

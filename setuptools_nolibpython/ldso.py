@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .dynsym import first_tags, read_dynamic_symbols, symbol_key
-from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_bytes, read_elf
+from .elf import ELF_MAGIC, ElfInfo, read_bytes, read_elf
+from .errors import ElfReadError, SourceError
 from .names import is_libpython_filename
-from .sources import ByteSource, FileSource, SourceError
+from .sources import ByteSource, FileSource
 
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_1_PIE = 0x08000000

@@ -14,14 +14,15 @@ import sysconfig
 import zipfile
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple, Type
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple
 
 from . import policy, wheelsafety
-from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_elf
+from .elf import ELF_MAGIC, ElfInfo, read_elf
+from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError
 from .globs import matches_any
 from .names import is_libpython_filename
 from .policy import ERROR, Problem
-from .sources import ByteSource, BytesSource, FileSource, SourceError, ZipMemberSource
+from .sources import ByteSource, BytesSource, FileSource, ZipMemberSource
 
 
 class WheelCheck(Protocol):
@@ -207,7 +208,6 @@ def scan_tree(root: str, options: ScanOptions) -> ScanReport:
     return scan_paths(root, list(iter_tree_files(root)), options)
 
 
-_MEMBER_ERRORS: Tuple[Type[BaseException], ...] = (SourceError, *wheelsafety.ZIP_READ_ERRORS)
 
 
 def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
@@ -215,7 +215,7 @@ def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
     results: List[FileResult] = []
     try:
         zf = zipfile.ZipFile(path)
-    except wheelsafety.ZIP_READ_ERRORS as exc:  # also NotImplementedError: "zip file version 25.5"
+    except ZIP_ERRORS as exc:
         return ScanReport(path, (), (f"not a readable wheel (zip): {exc}",))
     with zf:
         # The container first: hostile names, links, bombs, RECORD (wheelsafety). Members
@@ -239,6 +239,6 @@ def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
                     if src.read(0, 4) != ELF_MAGIC:
                         continue
                     results.append(_judge(info.filename, src, options))
-            except _MEMBER_ERRORS as exc:  # one line per member, never a traceback
+            except MEMBER_ERRORS as exc:  # one line per member, never a traceback
                 results.append(FileResult(info.filename, None, (_unreadable(exc),)))
     return _finish(path, results, options, wheelsafety.summarize(findings))

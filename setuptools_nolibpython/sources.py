@@ -17,9 +17,7 @@ import zipfile
 from collections import deque
 from typing import IO, Deque, List, Optional, Protocol, Tuple
 
-
-class SourceError(Exception):
-    """The bytes asked for are not there (truncated input or an I/O failure)."""
+from .errors import SourceError
 
 
 class ByteSource(Protocol):

@@ -27,7 +27,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import policy, syslibs
 from .dynsym import symbol_key
-from .elf import ElfInfo, ElfReadError
+from .elf import ElfInfo
+from .errors import ElfReadError
 from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
 from .names import is_libpython_filename

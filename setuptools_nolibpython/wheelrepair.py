@@ -22,25 +22,21 @@ import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import policy
-from .elf import ELF_MAGIC, ElfReadError, read_elf
+from .elf import ELF_MAGIC, read_elf
 from .elfpatch import EditPlan, Patch, plan_repair
+from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, RepairError
 from .policy import ERROR, EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON
 from .scan import ScanOptions, current_interpreter_libdirs, is_allowed, scan_wheel
-from .sources import SourceError, ZipMemberSource
-from .wheelsafety import ZIP_READ_ERRORS, member_hash_findings, record_digest, wheel_problems
+from .sources import ZipMemberSource
+from .wheelsafety import member_hash_findings, record_digest, wheel_problems
 
 _CHUNK = 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
-_ZIP_READ_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_READ_ERRORS, SourceError)
 #: A zip local file header (APPNOTE 4.3.7); the last two fields are the name and extra lengths.
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
-
-
-class RepairError(Exception):
-    """The wheel cannot be repaired; ``str()`` is one line naming the wheel and the reason."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +138,7 @@ def plan_wheel(
             raise RepairError(
                 f"{wheel}: {info.filename}: cannot be read as ELF ({exc}); nothing written"
             ) from None
-        except _ZIP_READ_ERRORS as exc:
+        except MEMBER_ERRORS as exc:
             raise RepairError(
                 f"{wheel}: {info.filename}: cannot be read from the zip ({exc}); nothing written"
             ) from None
@@ -328,7 +324,7 @@ def repair_wheel(
     final = os.path.abspath(wheel) if in_place else _output_path(wheel, outdir)
     try:
         zf = zipfile.ZipFile(wheel)
-    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError) as exc:  # "zip file version 25.5"
+    except ZIP_ERRORS as exc:
         raise RepairError(f"{wheel}: not a readable wheel (zip): {exc}") from None
     with zf:
         problems = wheel_problems(zf, deep=True)  # every member's CRC and RECORD hash: raw copies rely on it
@@ -353,7 +349,7 @@ def repair_wheel(
                 raise RepairError(
                     f"{wheel}: copying into {outdir} failed: {exc.strerror or exc}; nothing written"
                 ) from None
-            except _ZIP_READ_ERRORS as exc:
+            except MEMBER_ERRORS as exc:
                 raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
             _verify(tmp, wheel, allow, remove_libpython)
             verify_changed_members(tmp, wheel, list(plans))

@@ -25,11 +25,11 @@ import io
 import re
 import stat
 import zipfile
-import zlib
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Type
 
 from .elf import ELF_MAGIC
+from .errors import ZIP_ERRORS
 
 #: A member larger than this is refused (libtorch_cpu.so, the largest seen, is 434 MB).
 MAX_MEMBER_SIZE = 4 * 1024**3
@@ -54,22 +54,8 @@ _DIST_INFO = re.compile(r"^([^/]+)\.dist-info/")
 _CHUNK = 1024 * 1024
 
 
-#: What reading a hostile member raises: zipfile's own errors, a bad deflate/bzip2/lzma
-#: stream, an encrypted or unsupported entry (RuntimeError, NotImplementedError), I/O.
-def _zip_read_errors() -> Tuple[Type[BaseException], ...]:
-    errors: List[Type[BaseException]] = [zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError]
-    try:
-        import lzma
-
-        errors.append(lzma.LZMAError)
-    except ImportError:  # pragma: no cover - Python built without lzma
-        pass
-    return tuple(errors)
-
-
-ZIP_READ_ERRORS: Tuple[Type[BaseException], ...] = _zip_read_errors()
-_WHEEL_FILE_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_READ_ERRORS, KeyError)
-_RECORD_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_READ_ERRORS, csv.Error)
+_WHEEL_FILE_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_ERRORS, KeyError)
+_RECORD_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_ERRORS, csv.Error)
 
 
 @dataclass(frozen=True)
@@ -385,7 +371,7 @@ def _verify_member(
                         kept.append(chunk)
                     else:
                         kept = None
-    except ZIP_READ_ERRORS as exc:
+    except ZIP_ERRORS as exc:
         return [WheelFinding("crc", f"member {shown} is corrupt: {exc}; the wheel was damaged after it was "
                              "built: rebuild or download it again", info.filename, unreadable=True)]
     if hasher is not None:

@@ -16,6 +16,8 @@ from typing import FrozenSet, Iterable, Optional, Set, Tuple
 from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from .errors import ZIP_ERRORS
+
 _WHEEL_MEMBER = re.compile(r"^[^/]+\.dist-info/WHEEL$")
 _MAX_WHEEL_FILE = 1024 * 1024
 
@@ -48,7 +50,7 @@ def read_wheel_tags(zf: zipfile.ZipFile) -> FrozenSet[Tag]:
             try:
                 with zf.open(info) as f:
                     return parse_wheel_file(f.read(_MAX_WHEEL_FILE).decode("utf-8", "replace"))
-            except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError, EOFError):
+            except ZIP_ERRORS:
                 return frozenset()
     return frozenset()
 
@@ -67,7 +69,7 @@ def wheel_target(path: str) -> Tuple[Tuple[str, ...], Optional[str]]:
     try:
         with zipfile.ZipFile(path) as zf:
             from_wheel = read_wheel_tags(zf)
-    except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError, EOFError):
+    except ZIP_ERRORS:
         from_wheel = frozenset()
     if not from_wheel:
         return as_strings(from_name) or (os.path.basename(path),), None

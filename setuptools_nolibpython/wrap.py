@@ -24,7 +24,8 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
-from .config import TABLE, Config, ConfigError, load_config
+from .config import TABLE, Config, load_config
+from .errors import ConfigError, ViolationError
 
 log = logging.getLogger("setuptools_nolibpython")
 
@@ -152,7 +153,7 @@ def _verify(loaded: _Loaded, directory: str, name: str, editable: bool) -> str:
     """The verdict on the wheel the backend wrote, before its name is handed over."""
     if not loaded.checks:
         return name
-    from .enforce import ViolationError, enforce, enforce_wheel
+    from .enforce import enforce, enforce_wheel
 
     wheel = os.path.join(directory, name)
     try:

@@ -480,9 +480,10 @@ def test_no_distutils_import_in_the_package() -> None:
     assert offenders == []
     from setuptools.errors import BaseError
 
-    from setuptools_nolibpython.commands import NoLibpythonError
+    from setuptools_nolibpython.commands import BuildError
+    from setuptools_nolibpython.errors import NoLibpythonError
 
-    assert issubclass(NoLibpythonError, BaseError)
+    assert issubclass(BuildError, BaseError) and issubclass(BuildError, NoLibpythonError)
 
 
 def test_env_value_error_lists_every_spelling() -> None:
