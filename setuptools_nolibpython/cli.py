@@ -19,9 +19,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from . import __version__
 from .elf import ELF_MAGIC
 from .errors import RepairError, UsageError
-from .policy import printable
+from .policy import current_interpreter_libdirs, printable
 from .report import check_document, file_line, summary
-from .scan import ScanOptions, ScanReport, current_interpreter_libdirs, scan_paths, scan_tree, scan_wheel
+from .results import ScanOptions, ScanReport
+from .scan import scan_paths, scan_tree, scan_wheel
 from .wheeltags import wheel_target
 
 #: config.CHECK_SYMBOLS, spelled out here: importing config pulls in tomllib and pathlib,

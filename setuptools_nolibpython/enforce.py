@@ -17,17 +17,10 @@ from .config import Config
 from .elf import read_elf
 from .elfpatch import patch_file, plan_repair
 from .errors import ElfReadError, RepairError, ViolationError
-from .policy import printable
+from .policy import current_interpreter_libdirs, is_allowed, printable
 from .report import needs_libpython, problem_lines, summary
-from .scan import (
-    ScanOptions,
-    ScanReport,
-    current_interpreter_libdirs,
-    is_allowed,
-    is_elf_file,
-    scan_elf_files,
-    scan_wheel,
-)
+from .results import ScanOptions, ScanReport
+from .scan import is_elf_file, scan_elf_files, scan_wheel
 from .sources import FileSource
 from .symbols import symbol_checks
 from .wheeltags import wheel_target

@@ -1,37 +1,28 @@
 """Verdicts: what in an ElfInfo breaks the no-libpython rule, and how to fix it.
 
-Pure functions over ElfInfo; anything that needs the file system comes in as a callable
-so that the plugin (build machine) and the CLI (any wheel) share one policy.
+The verdicts are pure functions over ElfInfo; anything that needs the file system comes
+in as a value or a callable, so that the plugin (build machine) and the CLI (any wheel)
+share one policy. The inputs that read this machine (current_interpreter_libdirs,
+dir_has_libpython) and the ``allow`` test live here too, beside the verdicts they feed.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Callable, Iterable, List, Tuple
+import sysconfig
+from functools import lru_cache
+from typing import Callable, Iterable, List, Sequence, Tuple
 
 from .elf import ElfInfo
+from .globs import matches_any
 from .names import is_libpython_filename
-
-ERROR = "error"
-WARNING = "warning"
+from .results import ERROR, WARNING, Problem
 
 NEEDS_LIBPYTHON = "needs-libpython"
 EXECUTABLE_NEEDS_LIBPYTHON = "executable-needs-libpython"
 PYTHON_RPATH = "python-rpath"
 UNREADABLE = "unreadable"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding: ``code`` for machines, ``message`` and ``fix`` for people."""
-
-    code: str
-    severity: str
-    message: str
-    fix: str
-    detail: str = ""  # the offending value: a DT_NEEDED name, an RPATH entry, a symbol
 
 
 FIX_LIBPYTHON = (
@@ -46,6 +37,32 @@ FIX_EXECUTABLE = (
     "the program depend on an installed libpython (the package that provides it), or list it in allow; "
     "repair never edits a program: without that entry it would fail at start-up"
 )
+
+
+def current_interpreter_libdirs() -> Tuple[str, ...]:
+    """The running interpreter's LIBDIR (and its real path): where libpython lives."""
+    out: List[str] = []
+    for var in ("LIBDIR", "LIBPL"):
+        d = sysconfig.get_config_var(var)
+        if isinstance(d, str) and d:
+            for p in (os.path.normpath(d), os.path.realpath(d)):
+                if p not in out:
+                    out.append(p)
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def dir_has_libpython(path: str) -> bool:
+    """Does a directory on this machine hold a libpython (an RPATH entry that serves it)?"""
+    try:
+        return any(is_libpython_filename(n) for n in os.listdir(path))
+    except OSError:
+        return False
+
+
+def is_allowed(path: str, patterns: Sequence[str]) -> bool:
+    """Does an ``allow`` glob match ``path``? (path-segment semantics: see globs)."""
+    return matches_any(path, patterns)
 
 
 def libpython_needed(info: ElfInfo) -> Tuple[str, ...]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .policy import ERROR, EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, printable
-from .scan import FileResult, ScanReport
+from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, printable
+from .results import ERROR, FileResult, ScanReport
 
 
 def problem_lines(result: FileResult, include_warnings: bool = True) -> List[str]:

@@ -3,102 +3,22 @@
 The plugin (a build tree before the wheel is zipped) and the CLI (a wheel, a tree, a
 single file) share this code. ELF files are found by their magic, not their names.
 Whole-wheel checks (symbol resolution needs every bundled library) plug in through
-WheelCheck: ``collect`` sees each file while it is open, ``finish`` sees them all.
+results.WheelCheck.
 """
 
 from __future__ import annotations
 
 import os
 import stat
-import sysconfig
 import zipfile
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import policy, wheelsafety
-from .elf import ELF_MAGIC, ElfInfo, read_elf
+from .elf import ELF_MAGIC, read_elf
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError
-from .globs import matches_any
-from .names import is_libpython_filename
-from .policy import ERROR, Problem
+from .policy import dir_has_libpython, is_allowed
+from .results import ERROR, FileResult, Problem, ScanOptions, ScanReport
 from .sources import ByteSource, BytesSource, FileSource, ZipMemberSource
-
-
-class WheelCheck(Protocol):
-    """A check that needs more than one file at a time (see module docstring)."""
-
-    def collect(self, path: str, src: ByteSource, info: ElfInfo) -> None: ...
-
-    def finish(self) -> Mapping[str, Sequence[Problem]]: ...
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    allow: Tuple[str, ...] = ()
-    interpreter_libdirs: Tuple[str, ...] = ()
-    check_rpath: bool = True
-    checks: Tuple[Any, ...] = ()  # WheelCheck instances, fresh per scan
-
-
-@dataclass(frozen=True)
-class FileResult:
-    path: str
-    info: Optional[ElfInfo]
-    problems: Tuple[Problem, ...]
-    allowed: bool = False
-
-    @property
-    def verdict(self) -> str:
-        if self.info is None:
-            return "unreadable"
-        if any(p.severity == ERROR for p in self.problems):
-            return "allowed" if self.allowed else "violation"
-        return "clean"
-
-    @property
-    def failed(self) -> bool:
-        return self.verdict in ("violation", "unreadable")
-
-
-@dataclass(frozen=True)
-class ScanReport:
-    target: str
-    files: Tuple[FileResult, ...]
-    errors: Tuple[str, ...] = field(default=())  # problems of the container itself
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) or any(f.failed for f in self.files)
-
-    @property
-    def failures(self) -> Tuple[FileResult, ...]:
-        return tuple(f for f in self.files if f.failed)
-
-
-def current_interpreter_libdirs() -> Tuple[str, ...]:
-    """The running interpreter's LIBDIR (and its real path): where libpython lives."""
-    out: List[str] = []
-    for var in ("LIBDIR", "LIBPL"):
-        d = sysconfig.get_config_var(var)
-        if isinstance(d, str) and d:
-            for p in (os.path.normpath(d), os.path.realpath(d)):
-                if p not in out:
-                    out.append(p)
-    return tuple(out)
-
-
-@lru_cache(maxsize=256)
-def dir_has_libpython(path: str) -> bool:
-    try:
-        return any(is_libpython_filename(n) for n in os.listdir(path))
-    except OSError:
-        return False
-
-
-def is_allowed(path: str, patterns: Sequence[str]) -> bool:
-    """Does an ``allow`` glob match ``path``? (path-segment semantics: see globs)."""
-    return matches_any(path, patterns)
 
 
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:

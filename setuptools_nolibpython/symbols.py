@@ -25,15 +25,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-from . import policy, syslibs
+from . import syslibs
 from .dynsym import symbol_key
 from .elf import ElfInfo
 from .errors import ElfReadError
 from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
 from .names import is_libpython_filename
-from .policy import Problem
 from .pybuild import Build, cp_build, file_python_build, is_abi3_name, is_python_symbol, parse_wheel_tags
+from .results import ERROR, WARNING, Problem
 from .sources import ByteSource
 from .stable_abi import Version, format_version, parse_limited_api
 from .stable_abi import load as load_stable_abi
@@ -74,7 +74,7 @@ class _Verdicts:
 
 
 class SymbolCheck:
-    """scan.WheelCheck: collect every ELF file, then judge symbols across the whole wheel.
+    """results.WheelCheck: collect every ELF file, then judge symbols across the whole wheel.
 
     ``severity`` is the config value ("error" or "warn"); ``interpreter`` the Python whose
     global scope modules will be imported into (default: the running one); ``wheel_tags``
@@ -92,7 +92,7 @@ class SymbolCheck:
     ) -> None:
         if severity not in ("error", "warn"):
             raise ValueError(f"severity must be 'error' or 'warn', not {severity!r}")
-        self.severity = policy.ERROR if severity == "error" else policy.WARNING
+        self.severity = ERROR if severity == "error" else WARNING
         self.interpreter = interpreter
         wheel_tags = tuple(wheel_tags)
         pys, abis = parse_wheel_tags(wheel_tags)
@@ -282,7 +282,7 @@ class SymbolCheck:
                 if is_libpython_filename(name) or syslibs.is_system_library(name):
                     continue
                 out.add(obj.path, Problem(
-                    MISSING_LIBRARY, policy.WARNING,
+                    MISSING_LIBRARY, WARNING,
                     f"needs {name} (DT_NEEDED of {requester}), which is not in the wheel and not a system "
                     "library of the manylinux/musllinux policies (the file is built for another machine, so "
                     "this machine's libraries were not searched)",
@@ -303,7 +303,7 @@ class SymbolCheck:
                 continue  # already a needs-libpython violation; one finding per cause
             if syslibs.is_system_library(name):  # never advise bundling a C library
                 out.add(obj.path, Problem(
-                    MISSING_LIBRARY, policy.WARNING,
+                    MISSING_LIBRARY, WARNING,
                     f"needs {name} (DT_NEEDED of {requester}), a system library that this machine does not "
                     "have; its undefined symbols were not checked",
                     "nothing to bundle: system libraries come from the target system (manylinux/musllinux "
@@ -312,7 +312,7 @@ class SymbolCheck:
                 ))
                 continue
             out.add(obj.path, Problem(
-                MISSING_LIBRARY, policy.WARNING,
+                MISSING_LIBRARY, WARNING,
                 f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
                 "machine's library path; its undefined symbols were not checked",
                 "bundle the library in the wheel (auditwheel repair) or make sure the target "
@@ -374,7 +374,7 @@ class SymbolCheck:
             if listed < MAX_LISTED:
                 listed += 1
                 out.add(obj.path, Problem(
-                    UNRESOLVED, policy.WARNING,
+                    UNRESOLVED, WARNING,
                     f"undefined symbol {sym} is defined only by {other}, which this file does not load "
                     f"(not in its DT_NEEDED closure): the import works only if {other} was loaded before with "
                     f"RTLD_GLOBAL, else it fails with \"ImportError: {obj.path}: undefined symbol: {sym}\"",

@@ -28,8 +28,9 @@ from . import policy
 from .elf import ELF_MAGIC, read_elf
 from .elfpatch import EditPlan, Patch, plan_repair
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, RepairError
-from .policy import ERROR, EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON
-from .scan import ScanOptions, current_interpreter_libdirs, is_allowed, scan_wheel
+from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, current_interpreter_libdirs, is_allowed
+from .results import ERROR, ScanOptions
+from .scan import scan_wheel
 from .sources import ZipMemberSource
 from .wheelsafety import member_hash_findings, record_digest, wheel_problems
 

@@ -29,7 +29,7 @@ from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
 from setuptools_nolibpython.elfpatch import patch_file, plan_edit
 from setuptools_nolibpython.globs import match_path
-from setuptools_nolibpython.scan import is_allowed
+from setuptools_nolibpython.policy import is_allowed
 from setuptools_nolibpython.sources import FileSource
 
 INCLUDE = sysconfig.get_paths()["include"]

@@ -26,7 +26,8 @@ from support.plugin_builds import (
     wheel_extensions,
 )
 
-from setuptools_nolibpython.scan import ScanOptions, scan_wheel
+from setuptools_nolibpython.results import ScanOptions
+from setuptools_nolibpython.scan import scan_wheel
 
 LINKS = "libraries=['python' + V], library_dirs=[LIBDIR], extra_link_args=['-Wl,-z,defs']"
 #: the same, with the names make_project's default setup.py defines

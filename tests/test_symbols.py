@@ -41,8 +41,8 @@ from setuptools_nolibpython import stable_abi
 from setuptools_nolibpython.config import Config
 from setuptools_nolibpython.elf import ElfReadError, read_elf
 from setuptools_nolibpython.enforce import ViolationError, enforce
-from setuptools_nolibpython.policy import ERROR, WARNING, Problem
-from setuptools_nolibpython.scan import ScanOptions, scan_file, scan_tree, scan_wheel
+from setuptools_nolibpython.results import ERROR, WARNING, Problem, ScanOptions
+from setuptools_nolibpython.scan import scan_file, scan_tree, scan_wheel
 from setuptools_nolibpython.sources import FileSource
 from setuptools_nolibpython.dynsym import read_dynamic_symbols, symbol_key
 from setuptools_nolibpython.interpreter import interpreter_scope

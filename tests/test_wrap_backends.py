@@ -53,7 +53,8 @@ from support import (
 )
 
 from setuptools_nolibpython.config import ConfigError, parse_table
-from setuptools_nolibpython.scan import ScanOptions, scan_wheel
+from setuptools_nolibpython.results import ScanOptions
+from setuptools_nolibpython.scan import scan_wheel
 
 PYTHON = Path(sys.executable)
 SECTION = "backends"

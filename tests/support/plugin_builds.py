@@ -16,7 +16,8 @@ import zipfile
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from setuptools_nolibpython.scan import ScanOptions, ScanReport, scan_tree, scan_wheel
+from setuptools_nolibpython.results import ScanOptions, ScanReport
+from setuptools_nolibpython.scan import scan_tree, scan_wheel
 
 from . import libpython_needed_by_readelf, make_project, run
 
