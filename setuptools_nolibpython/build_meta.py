@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from setuptools import build_meta as _backend
 
-from .activation import force_enable
+from .config import force_enable
 
 force_enable()
 

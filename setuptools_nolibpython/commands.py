@@ -15,20 +15,32 @@ from setuptools.command.build_ext import build_ext as _setuptools_build_ext
 from setuptools.errors import BaseError
 
 from . import linkflags, policy
-from .activation import effective_config, platform_allows, project_dir
-from .config import Config
+from .config import Config, effective_config, project_dir
 from .elf import read_elf
 from .enforce import apply_fixes, enforce
 from .errors import ConfigError, ElfReadError, NoLibpythonError, ViolationError
+from .hostplatform import platform_allows
 from .linkflags import Change
 from .scan import iter_tree_files
 from .sources import FileSource
 
 log = logging.getLogger("setuptools_nolibpython")
 
+_subclasses: Dict[Tuple[type, type], type] = {}
+
 
 class BuildError(NoLibpythonError, BaseError):  # type: ignore[misc]  # setuptools ships no type hints
     """Shown by setuptools as ``error: ...`` with exit status 1."""
+
+
+def with_mixin(cls: type, mixin: type) -> type:
+    """``cls`` with ``mixin`` in front; cached so repeated lookups give one class."""
+    if issubclass(cls, mixin):
+        return cls
+    key = (mixin, cls)
+    if key not in _subclasses:
+        _subclasses[key] = type(cls.__name__, (mixin, cls), {"__module__": cls.__module__})
+    return _subclasses[key]
 
 
 def _config(cmd: Any) -> Config:
@@ -52,8 +64,6 @@ def _adopt_bdist_wheel(dist: Any) -> None:
     live = dist.command_obj.get("bdist_wheel")
     if live is None or "bdist_wheel" not in (dist.commands or []):
         return
-    from .activation import with_mixin
-
     live.__class__ = with_mixin(type(live), BdistWheelMixin)
     dist._nolibpython_wheel_check = True
 

@@ -8,8 +8,11 @@ changes nothing there.
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Optional
+
+log = logging.getLogger("setuptools_nolibpython")
 
 _ELF_PLATFORM_PREFIXES = ("linux", "freebsd", "netbsd", "openbsd", "dragonfly", "sunos", "gnu")
 
@@ -28,3 +31,18 @@ def unsupported_reason(platform: Optional[str] = None) -> Optional[str]:
     if plat.startswith(_ELF_PLATFORM_PREFIXES):
         return None
     return f"platform {plat!r} is not a known ELF platform"
+
+
+_said_platform = False
+
+
+def platform_allows() -> bool:
+    """False (and say why, once per process) where the rule does not hold."""
+    global _said_platform
+    reason = unsupported_reason()
+    if reason is None:
+        return True
+    if not _said_platform:
+        log.info("setuptools-nolibpython: changing nothing: %s", reason)
+        _said_platform = True
+    return False

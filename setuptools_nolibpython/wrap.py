@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
-from .config import TABLE, Config, load_config
+from .config import TABLE, Config, force_enable, load_config
 from .errors import ConfigError, ViolationError
 
 log = logging.getLogger("setuptools_nolibpython")
@@ -116,8 +116,6 @@ def _load() -> _Loaded:
               'backend, e.g. "scikit_build_core.build" or "mesonpy"')
     checks = True
     if module_name in SETUPTOOLS_BACKENDS:
-        from .activation import force_enable
-
         force_enable()  # the setuptools path checks before zipping, and cleans link lines too
         checks = False
         if not obj_path:
