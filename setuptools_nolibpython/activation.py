@@ -9,15 +9,15 @@ own build_ext gets the behaviour by subclassing, and nothing is touched when dis
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Any, Callable
 
 from .config import Config, effective_config, project_dir
 from .errors import ConfigError
 from .hostplatform import platform_allows
+from .logs import PREFIX, get_logger
 
-log = logging.getLogger("setuptools_nolibpython")
+log = get_logger(__name__)
 
 _said_backend = False
 
@@ -27,7 +27,7 @@ def _note_backend(config: Config) -> None:
     global _said_backend
     if config.backend and not _said_backend and "setuptools_nolibpython.wrap" not in sys.modules:
         log.warning(
-            "setuptools-nolibpython: %s: backend = %r is read only by "
+            "%s: backend = %r is read only by "
             'build-backend = "setuptools_nolibpython.wrap"; this setuptools build ignores it',
             config.source, config.backend,
         )
@@ -41,7 +41,7 @@ def finalize_distribution_options(dist: Any) -> None:
     except ConfigError as exc:
         from setuptools.errors import SetupError
 
-        raise SetupError(f"setuptools-nolibpython: {exc}") from None
+        raise SetupError(f"{PREFIX}{exc}") from None
     _note_backend(config)
     if not config.enable or not platform_allows():
         return

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from . import __version__
 from .elf import ELF_MAGIC
 from .errors import RepairError, UsageError
+from .logs import ROOT
 from .policy import current_interpreter_libdirs, printable
 from .report import check_document, file_line, summary
 from .results import ScanOptions, ScanReport
@@ -142,7 +143,7 @@ def run_check(args: argparse.Namespace) -> int:
         raise UsageError(f"--python {args.python}: no such file")
     import logging
 
-    logger = logging.getLogger("setuptools_nolibpython")
+    logger = logging.getLogger(ROOT)
     if not logger.handlers:  # the symbol check's notes are printed below, not logged twice
         logger.addHandler(logging.NullHandler())
     results = [check_one(path, kind, args) for path, kind in kinds]

@@ -7,7 +7,6 @@ made by the core modules; this file only finds the arguments and the files.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -21,10 +20,11 @@ from .enforce import apply_fixes, enforce
 from .errors import ConfigError, ElfReadError, NoLibpythonError, ViolationError
 from .hostplatform import platform_allows
 from .linkflags import Change
+from .logs import PREFIX, get_logger
 from .scan import iter_tree_files
 from .sources import FileSource
 
-log = logging.getLogger("setuptools_nolibpython")
+log = get_logger(__name__)
 
 _subclasses: Dict[Tuple[type, type], type] = {}
 
@@ -50,7 +50,7 @@ def _config(cmd: Any) -> Config:
             # only the environment turns the explicit form off, in every spelling it accepts
             cfg = effective_config(project_dir(cmd.distribution), explicit=True)
         except ConfigError as exc:
-            raise BuildError(f"setuptools-nolibpython: {exc}") from None
+            raise BuildError(f"{PREFIX}{exc}") from None
         if cfg.enable:
             _adopt_bdist_wheel(cmd.distribution)
         cmd.distribution._nolibpython_config = cfg
@@ -70,7 +70,7 @@ def _adopt_bdist_wheel(dist: Any) -> None:
 
 def _log_changes(subject: str, what: str, changes: Sequence[Change]) -> None:
     for change in changes:
-        log.info("setuptools-nolibpython: %s: %s from %s", subject, change.describe(), what)
+        log.info("%s: %s from %s", subject, change.describe(), what)
 
 
 def _needs_libpython(path: str) -> bool:
@@ -134,7 +134,7 @@ class BuildExtMixin:
                 shared.setdefault((change.describe(), "build_ext link_objects"), "")
         for ext in cmd.extensions:
             for what, where in shared:
-                log.info("setuptools-nolibpython: %s: %s from %s", ext.name, what, where)
+                log.info("%s: %s from %s", ext.name, what, where)
             libs, c1 = linkflags.filter_libraries(ext.libraries or [])
             args, c2 = linkflags.filter_link_args(ext.extra_link_args or [])
             objs, c3 = linkflags.filter_objects(ext.extra_objects or [])
@@ -145,7 +145,7 @@ class BuildExtMixin:
             _log_changes(ext.name, "extra_objects", c3)
             out = cmd.get_ext_fullpath(ext.name)
             if os.path.exists(out) and _needs_libpython(out):
-                log.info("setuptools-nolibpython: %s: %s needs libpython; relinking it", ext.name, out)
+                log.info("%s: %s needs libpython; relinking it", ext.name, out)
                 os.remove(out)
 
     def _outputs(self) -> List[Tuple[str, str]]:
@@ -169,7 +169,7 @@ class BuildExtMixin:
         if wheel_checks:
             # bdist_wheel verifies the whole wheel tree; here only fix the outputs.
             for line in apply_fixes(files, config):
-                log.info("setuptools-nolibpython: %s", line)
+                log.info("%s", line)
             return
         try:
             enforce(files, config, "build_ext outputs")

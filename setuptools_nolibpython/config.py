@@ -10,7 +10,6 @@ when the table exists: a project that does not use the plugin never sees an erro
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import re
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from .errors import ConfigError
+from .logs import get_logger
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,7 +28,7 @@ else:  # pragma: no cover - exercised on 3.9/3.10 only
 TABLE = "setuptools-nolibpython"
 ENV_VAR = "SETUPTOOLS_NOLIBPYTHON"
 
-log = logging.getLogger("setuptools_nolibpython")
+log = get_logger(__name__)
 
 ON_VIOLATION = ("error", "warn", "repair")
 #: PEP 517's build-backend syntax: ``module`` or ``module:object`` (dotted names, spaces around ":").
@@ -190,7 +190,7 @@ def announce_disabled(config: Config) -> None:
     """One warning per process when the environment switched off a plugin the project asked for."""
     global _said_disabled
     if config.disabled_by and not _said_disabled:
-        log.warning("setuptools-nolibpython: %s", config.disabled_by)
+        log.warning("%s", config.disabled_by)
         _said_disabled = True
 
 

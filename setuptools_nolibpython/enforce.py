@@ -9,7 +9,6 @@ verdict is on what ships.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Iterable, List, Sequence, Tuple
 
@@ -17,6 +16,7 @@ from .config import Config
 from .elf import read_elf
 from .elfpatch import patch_file, plan_repair
 from .errors import ElfReadError, RepairError, ViolationError
+from .logs import PREFIX, get_logger
 from .policy import current_interpreter_libdirs, is_allowed, printable
 from .report import needs_libpython, problem_lines, summary
 from .results import ScanOptions, ScanReport
@@ -25,7 +25,7 @@ from .sources import FileSource
 from .symbols import symbol_checks
 from .wheeltags import wheel_target
 
-log = logging.getLogger("setuptools_nolibpython")
+log = get_logger(__name__)
 
 def options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
     return ScanOptions(
@@ -78,7 +78,7 @@ def enforce(
     """
     elf_files = [(rel, path) for rel, path in files if is_elf_file(path)]  # the one look at each file
     for line in apply_fixes(elf_files, config):
-        log.info("setuptools-nolibpython: %s", line)
+        log.info("%s", line)
     return verdict(scan_elf_files(where, elf_files, options_for(config, wheel_tags)), config, hint)
 
 
@@ -101,13 +101,13 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
             in_place=True,
         )
     except RepairError as exc:
-        raise ViolationError(f"setuptools-nolibpython: {exc}") from None
+        raise ViolationError(f"{PREFIX}{exc}") from None
     for fix in result.fixes:
         for line in fix_lines(fix.path, fix.removed_needed, fix.removed_rpath):
-            log.info("setuptools-nolibpython: %s", line)
+            log.info("%s", line)
     tags, mismatch = wheel_target(wheel)  # WHEEL's Tag lines, as `nolibpython check` reads them
     if mismatch:
-        log.warning("setuptools-nolibpython: %s: %s", wheel, mismatch)
+        log.warning("%s: %s", wheel, mismatch)
     return verdict(scan_wheel(wheel, options_for(config, tags)), config, hint)
 
 
@@ -119,17 +119,17 @@ def verdict(report: ScanReport, config: Config, hint: str = "") -> ScanReport:
     """
     lines = [line for r in report.files for line in problem_lines(r)]
     if report.failed:
-        head = ["setuptools-nolibpython: " + summary(report)]
+        head = [summary(report)]
         head += [printable(f"  {report.target}: {e}") for e in report.errors]
         text = "\n".join(head + ["  " + ln for ln in lines])
         if config.on_violation == "warn":
-            log.warning("%s", text)
+            log.warning("%s", text)  # the logger adds the prefix
             return report
         if any(needs_libpython(r) and not r.allowed for r in report.files):
             text += f"\n  {hint}" if hint else ""
             text += '\n  (set on-violation = "repair" in [tool.setuptools-nolibpython] to fix such files automatically)'
-        raise ViolationError(text)
+        raise ViolationError(PREFIX + text)
     for ln in lines:
-        log.warning("setuptools-nolibpython: %s", ln)
-    log.info("setuptools-nolibpython: %s", summary(report))
+        log.warning("%s", ln)
+    log.info("%s", summary(report))
     return report

@@ -8,11 +8,12 @@ changes nothing there.
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import Optional
 
-log = logging.getLogger("setuptools_nolibpython")
+from .logs import get_logger
+
+log = get_logger(__name__)
 
 _ELF_PLATFORM_PREFIXES = ("linux", "freebsd", "netbsd", "openbsd", "dragonfly", "sunos", "gnu")
 
@@ -43,6 +44,6 @@ def platform_allows() -> bool:
     if reason is None:
         return True
     if not _said_platform:
-        log.info("setuptools-nolibpython: changing nothing: %s", reason)
+        log.info("changing nothing: %s", reason)
         _said_platform = True
     return False

@@ -19,7 +19,6 @@ size. Libraries outside the wheel are read once per process.
 
 from __future__ import annotations
 
-import logging
 import posixpath
 import sys
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from .elf import ElfInfo
 from .errors import ElfReadError
 from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
+from .logs import get_logger
 from .names import is_libpython_filename
 from .pybuild import Build, cp_build, file_python_build, is_abi3_name, is_python_symbol, parse_wheel_tags
 from .results import ERROR, WARNING, Problem
@@ -38,7 +38,7 @@ from .sources import ByteSource
 from .stable_abi import Version, format_version, parse_limited_api
 from .stable_abi import load as load_stable_abi
 
-log = logging.getLogger("setuptools_nolibpython")
+log = get_logger(__name__)
 
 
 UNRESOLVED = "unresolved-symbol"
@@ -211,7 +211,7 @@ class SymbolCheck:
             )
         self.unchecked = why
         self.notes.append(f"symbols not checked: {why}")
-        log.warning("setuptools-nolibpython: %s", self.notes[-1])
+        log.warning("%s", self.notes[-1])
         return None
 
     def _libc(self, obj: LoadedObject) -> Optional[str]:

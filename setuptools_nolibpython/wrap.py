@@ -26,8 +26,9 @@ from typing import Any, Callable, Mapping, NoReturn, Optional
 
 from .config import TABLE, Config, force_enable, load_config
 from .errors import ConfigError, ViolationError
+from .logs import PREFIX, ROOT, get_logger
 
-log = logging.getLogger("setuptools_nolibpython")
+log = get_logger(__name__)
 
 #: Optional PEP 517 / PEP 660 hooks: present here only when the real backend has them.
 OPTIONAL_HOOKS = (
@@ -68,17 +69,18 @@ _loaded: Optional[_Loaded] = None
 
 
 def _fail(message: str) -> NoReturn:
-    raise SystemExit(f"error: setuptools-nolibpython: {message}")
+    raise SystemExit(f"error: {PREFIX}{message}")
 
 
 def _log_to_stderr() -> None:
     """Other backends configure no logging: without this our info lines vanish."""
-    if not log.handlers and not logging.getLogger().handlers:
+    package = logging.getLogger(ROOT)  # every module's logger propagates to it
+    if not package.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+        package.propagate = False
 
 
 def _import(spec: str, pyproject: Path) -> Any:
@@ -127,7 +129,7 @@ def _load() -> _Loaded:
         _fail(f"{pyproject}: [tool.{TABLE}] backend = {config.backend!r} names this wrapper itself; name the "
               'real backend, e.g. "scikit_build_core.build" or "mesonpy"')
     if checks and not config.enable:
-        log.info("setuptools-nolibpython: SETUPTOOLS_NOLIBPYTHON turns the checks off; %s's wheels are "
+        log.info("SETUPTOOLS_NOLIBPYTHON turns the checks off; %s's wheels are "
                  "passed through unchecked", spec)
     _loaded = _Loaded(spec, backend, config, checks and config.enable, pyproject)
     return _loaded
@@ -161,7 +163,7 @@ def _verify(loaded: _Loaded, directory: str, name: str, editable: bool) -> str:
 
             outside = external_files(wheel)
             for note in outside.notes:
-                log.warning("setuptools-nolibpython: %s", note)
+                log.warning("%s", note)
             if outside.files:
                 enforce(list(outside.files), loaded.config, f"{outside.build_dir} (loaded by the editable wheel)",
                         (name,), _hint(loaded))
