@@ -151,10 +151,8 @@ class Harness:
         rep = scan.scan_wheel(str(path), self.m["results"].ScanOptions(checks=self._symbol_checks()))
         _printable(report.summary(rep))
         for f in rep.files:
-            for line in report.problem_lines(f):
+            for line in report.problem_lines(f, str(path)):  # the build log's and the CLI's line
                 _printable(line)
-            if hasattr(report, "file_line"):  # the CLI's line format
-                _printable(report.file_line(f, str(path)) or "")
             if hasattr(report, "file_document"):  # check --json
                 json.dumps(report.file_document(f))
         for e in rep.errors:

@@ -75,7 +75,7 @@ MUTANTS: Tuple[Mutant, ...] = (
            ("tests/test_repair_big.py::test_big_wheel_repaired_with_a_correct_record",),
            "RECORD keeps a patched member's old row (in a wheel over 16 MiB)"),
     Mutant("violation-shown-as-warning", "report.py",
-           "else p.severity", 'else "warning"',
+           "result.verdict if p.severity == ERROR", '"warning" if p.severity == ERROR',
            ("tests/test_plugin_incremental.py::test_inplace_violation_fails",),
            "a failing build labels its libpython error as a warning"),
     Mutant("stable-abi-shim-not-libpython", "names.py",

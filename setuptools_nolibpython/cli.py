@@ -21,7 +21,7 @@ from .elf import ELF_MAGIC
 from .errors import RepairError, UsageError
 from .logs import ROOT
 from .policy import current_interpreter_libdirs, printable
-from .report import check_document, file_line, summary
+from .report import check_document, problem_lines, summary
 from .results import ScanOptions, ScanReport
 from .scan import scan_paths, scan_tree, scan_wheel
 from .wheeltags import wheel_target
@@ -163,8 +163,7 @@ def run_check(args: argparse.Namespace) -> int:
         for warning in c.warnings:
             print(printable(f"{report.target}: warning: {warning}"))
         for f in report.files:
-            line = file_line(f, where)
-            if line:
+            for line in problem_lines(f, where):
                 print(line)
         for note in c.notes:
             print(printable(f"{report.target}: note: {note}"), file=sys.stderr)

@@ -12,14 +12,20 @@ from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, printable
 from .results import ERROR, FileResult, ScanReport
 
 
-def problem_lines(result: FileResult, include_warnings: bool = True) -> List[str]:
+def problem_lines(result: FileResult, where: str = "") -> List[str]:
+    """One line per finding: the file, its verdict, what is wrong; fix: how.
+
+    The one wording of a finding: the build log and ``nolibpython check`` both print it.
+    An error is labelled with the file's verdict (violation, allowed or unreadable, the
+    words of ``--json``), a warning as a warning. ``where`` names the container (a wheel
+    or directory) the file was found in.
+    """
+    name = f"{where}: {result.path}" if where else result.path
     out = []
     for p in result.problems:
-        if p.severity != ERROR and not include_warnings:
-            continue
-        tag = "allowed" if result.allowed and p.severity == ERROR else p.severity
+        label = result.verdict if p.severity == ERROR else p.severity
         # Names come from the scanned file: escape what cannot be printed on one line.
-        out.append(printable(f"{result.path}: {tag}: {p.message}; fix: {p.fix}"))
+        out.append(printable(f"{name}: {label}: {p.message}; fix: {p.fix}"))
     return out
 
 
@@ -54,25 +60,6 @@ def summary(report: ScanReport) -> str:
     if unreadable:
         parts.append(f"{unreadable} could not be read")
     return f"checked {n} {noun} in {report.target}: " + ", ".join(parts) + extra
-
-
-def file_line(result: FileResult, where: str = "") -> Optional[str]:
-    """One line for a file with problems (what is wrong, then how to fix it); None if none.
-
-    ``where`` names the container (a wheel or directory) the file was found in.
-    """
-    if not result.problems:
-        return None
-    name = f"{where}: {result.path}" if where else result.path
-    label = "warning" if result.verdict == "clean" else result.verdict
-    whats = []
-    fixes: List[str] = []
-    for p in result.problems:
-        whats.append(p.message if p.severity == ERROR or label == "warning" else f"{p.severity}: {p.message}")
-        if p.fix not in fixes:
-            fixes.append(p.fix)
-    # Names come from the scanned file: escape what cannot be printed on one line.
-    return printable(f"{name}: {label}: " + "; ".join(whats) + "; fix: " + " | ".join(fixes))
 
 
 #: Bumped when a field changes meaning or disappears (adding a field does not bump it).

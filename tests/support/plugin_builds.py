@@ -134,8 +134,10 @@ def defines_python_runtime(path: Path) -> bool:
     return any(line.split()[-1] == "PyLong_FromLong" for line in syms.splitlines() if line.strip())
 
 
-#: One finding as a build prints it (report.problem_lines): ``<file>: <severity>: <what>; fix: <how>``.
-_FINDING = re.compile(r"^\s*(?:setuptools-nolibpython: )?(?P<path>\S+): (?P<severity>error|warning|allowed): "
+#: One finding as a build prints it (report.problem_lines): ``<file>: <label>: <what>; fix: <how>``, the
+#: label being the file's verdict for an error (violation, allowed, unreadable) or "warning".
+_FINDING = re.compile(r"^\s*(?:setuptools-nolibpython: )?(?P<path>\S+): "
+                      r"(?P<severity>violation|unreadable|warning|allowed): "
                       r"(?P<message>.*?); fix: ")
 
 
@@ -151,4 +153,4 @@ def names_entry(message: str, entry: str) -> bool:
 
 def errors_of(text: str, path: str) -> List[str]:
     """The messages of the error findings the log reports for ``path`` (exact file name)."""
-    return sorted(msg for p, sev, msg in findings(text) if p == path and sev == "error")
+    return sorted(msg for p, sev, msg in findings(text) if p == path and sev in ("violation", "unreadable"))
