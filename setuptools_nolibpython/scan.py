@@ -9,7 +9,6 @@ results.WheelCheck.
 from __future__ import annotations
 
 import os
-import stat
 import zipfile
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -18,7 +17,7 @@ from .elf import ELF_MAGIC, read_elf
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError
 from .policy import dir_has_libpython, is_allowed
 from .results import ERROR, FileResult, Problem, ScanOptions, ScanReport
-from .sources import ByteSource, BytesSource, FileSource, ZipMemberSource
+from .sources import ByteSource, FileSource
 
 
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
@@ -131,34 +130,25 @@ def scan_tree(root: str, options: ScanOptions) -> ScanReport:
 
 
 def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
-    """Scan a wheel in place, streaming each member; nothing is extracted to disk."""
+    """Scan a wheel in place, streaming each member; nothing is extracted to disk.
+
+    Two stages: the container (wheelsafety.WheelContents: hostile names, links, bombs,
+    RECORD; a small wheel's members verified one by one), then each member it hands on
+    is judged if it is an ELF file.
+    """
     results: List[FileResult] = []
     try:
         zf = zipfile.ZipFile(path)
     except ZIP_ERRORS as exc:
         return ScanReport(path, (), (f"not a readable wheel (zip): {exc}",))
     with zf:
-        # The container first: hostile names, links, bombs, RECORD (wheelsafety). Members
-        # whose declared sizes cannot be trusted are reported there and never inflated.
-        # A small wheel is verified member by member there; the ELF members' bytes come
-        # back so that each member is inflated once, not once there and once here.
-        inflated: Dict[str, bytes] = {}
-        findings = wheelsafety.wheel_findings(zf, keep_elf=inflated)
-        blocked = wheelsafety.unreadable_members(findings)
-        # (ZipInfo.is_dir() raises IndexError on an empty member name.)
-        members = sorted((i for i in zf.infolist() if not i.filename.endswith("/")), key=lambda i: i.header_offset)
-        for info in members:
-            if info.file_size < 4 or stat.S_ISLNK(info.external_attr >> 16) or info.filename in blocked:
-                continue
-            data = inflated.pop(info.filename, None)
-            if data is not None:
-                results.append(_judge(info.filename, BytesSource(data, info.filename), options))
-                continue
+        contents = wheelsafety.WheelContents(zf)
+        for member in contents.members():
+            name = member.info.filename
             try:
-                with ZipMemberSource(zf, info) as src:
-                    if src.read(0, 4) != ELF_MAGIC:
-                        continue
-                    results.append(_judge(info.filename, src, options))
+                with member.open(zf) as src:
+                    if src.read(0, 4) == ELF_MAGIC:
+                        results.append(_judge(name, src, options))
             except MEMBER_ERRORS as exc:  # one line per member, never a traceback
-                results.append(FileResult(info.filename, None, (_unreadable(exc),)))
-    return _finish(path, results, options, wheelsafety.summarize(findings))
+                results.append(FileResult(name, None, (_unreadable(exc),)))
+    return _finish(path, results, options, contents.problems)
