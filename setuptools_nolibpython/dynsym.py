@@ -31,7 +31,6 @@ EXPORTED_BINDINGS = frozenset({STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE})
 EXPORTED_VISIBILITY = frozenset({STV_DEFAULT, STV_PROTECTED})
 
 
-
 def symbol_key(name: str) -> int:
     """How exported names are stored: their hash, not the text.
 

@@ -9,6 +9,7 @@ one-line reason; no allocation is sized by an unchecked header field.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
 from functools import cache
@@ -68,16 +69,16 @@ class ElfInfo:
     machine: str
     file_type: str
     segments: Tuple[Segment, ...]
-    dynamic_offset: Optional[int]
-    dynamic_slots: int
     entry_size: int
-    entries: Tuple[DynamicEntry, ...]
-    strtab_offset: Optional[int]
-    strtab_size: int
-    needed: Tuple[str, ...]
-    rpath: Tuple[str, ...]
-    runpath: Tuple[str, ...]
-    soname: Optional[str]
+    dynamic_offset: Optional[int] = None
+    dynamic_slots: int = 0
+    entries: Tuple[DynamicEntry, ...] = ()
+    strtab_offset: Optional[int] = None
+    strtab_size: int = 0
+    needed: Tuple[str, ...] = ()
+    rpath: Tuple[str, ...] = ()
+    runpath: Tuple[str, ...] = ()
+    soname: Optional[str] = None
 
     @property
     def is_dynamic(self) -> bool:
@@ -111,6 +112,11 @@ def _parse(struct_def: Any, data: bytes, what: str) -> Any:
         return struct_def.parse(data)
     except Exception as exc:  # pyelftools' construct raises several types
         raise ElfReadError(f"cannot parse {what}: {exc}") from None
+
+
+def uses_origin(entry: str) -> bool:
+    """Does an RPATH/RUNPATH entry name ``$ORIGIN`` (the directory of the file itself)?"""
+    return "$ORIGIN" in entry or "${ORIGIN}" in entry
 
 
 def vaddr_to_offset(segments: Tuple[Segment, ...], vaddr: int) -> Optional[int]:
@@ -241,12 +247,16 @@ def _segments(src: ByteSource, hdr: _Header) -> Tuple[Segment, ...]:
 def read_elf(src: ByteSource) -> ElfInfo:
     """The load-time facts of ``src``; raises ElfReadError with a one-line reason."""
     hdr = _elf_header(src)
-    little, cls, machine, ftype = hdr.little, hdr.elf_class, hdr.machine, hdr.file_type
+    little, cls = hdr.little, hdr.elf_class
     segments = _segments(src, hdr)
     dyn = next((s for s in segments if s.type == PT_DYNAMIC), None)
     entry_size = 16 if cls == 64 else 8
+    header_only = ElfInfo(
+        elf_class=cls, little_endian=little, machine=hdr.machine, file_type=hdr.file_type, segments=segments,
+        entry_size=entry_size,
+    )
     if dyn is None:
-        return ElfInfo(cls, little, machine, ftype, segments, None, 0, entry_size, (), None, 0, (), (), (), None)
+        return header_only
     if dyn.offset >= src.size or dyn.filesz == 0:
         raise ElfReadError(
             f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) lies past the end of the file "
@@ -296,14 +306,15 @@ def read_elf(src: ByteSource) -> ElfInfo:
             assert strtab_off is not None
             strings[e.value] = read_string(src, strtab_off, strsz, e.value, _STRING_TAG_NAMES[e.tag])
 
-    def text(entry: DynamicEntry, what: str) -> str:
-        return strings[entry.value]
-
-    needed = tuple(text(e, "DT_NEEDED") for e in entries if e.tag == DT_NEEDED)
-    rpath = tuple(p for e in entries if e.tag == DT_RPATH for p in text(e, "DT_RPATH").split(":") if p)
-    runpath = tuple(p for e in entries if e.tag == DT_RUNPATH for p in text(e, "DT_RUNPATH").split(":") if p)
-    soname = next((text(e, "DT_SONAME") for e in entries if e.tag == DT_SONAME), None)
-    return ElfInfo(
-        cls, little, machine, ftype, segments, dyn.offset, slots, entry_size, tuple(entries),
-        strtab_off, strsz, needed, rpath, runpath, soname,
+    return dataclasses.replace(
+        header_only,
+        dynamic_offset=dyn.offset,
+        dynamic_slots=slots,
+        entries=tuple(entries),
+        strtab_offset=strtab_off,
+        strtab_size=strsz,
+        needed=tuple(strings[e.value] for e in entries if e.tag == DT_NEEDED),
+        rpath=tuple(p for e in entries if e.tag == DT_RPATH for p in strings[e.value].split(":") if p),
+        runpath=tuple(p for e in entries if e.tag == DT_RUNPATH for p in strings[e.value].split(":") if p),
+        soname=next((strings[e.value] for e in entries if e.tag == DT_SONAME), None),
     )

@@ -18,15 +18,13 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .dynsym import first_tags, read_dynamic_symbols, symbol_key
-from .elf import ELF_MAGIC, ElfInfo, read_bytes, read_elf
+from .elf import ELF_MAGIC, PT_INTERP, ElfInfo, read_bytes, read_elf, uses_origin
 from .errors import ElfReadError, SourceError
 from .names import is_libpython_filename
 from .sources import ByteSource, FileSource
 
 DT_FLAGS_1 = 0x6FFFFFFB
 DF_1_PIE = 0x08000000
-PT_INTERP = 3
-
 
 
 @dataclass(frozen=True)
@@ -47,10 +45,6 @@ class LoadedObject:
     interp: Optional[str] = None
     is_executable: bool = False
     ident: str = ""  # identity: the wheel path, or the real path on this machine
-
-    @property
-    def is_module(self) -> bool:
-        return self.has_module_init
 
     def defines(self, name: str) -> bool:
         return symbol_key(name) in self.defined
@@ -165,8 +159,7 @@ SearchDir = Tuple[bool, str]  # (inside the wheel, directory)
 
 def _expand(entry: str, obj: LoadedObject) -> Optional[SearchDir]:
     """An RPATH/RUNPATH entry as a directory, ``$ORIGIN`` taken where ``obj`` lies."""
-    has_origin = "$ORIGIN" in entry or "${ORIGIN}" in entry
-    if not has_origin:
+    if not uses_origin(entry):
         return (False, os.path.normpath(entry)) if entry.startswith("/") else None
     if obj.in_wheel:
         origin = posixpath.dirname(obj.path) or "."

@@ -31,12 +31,6 @@ def is_libpython_filename(name: str) -> bool:
     return _FILE_RE.match(os.path.basename(name)) is not None
 
 
-def is_libpython_static(name: str) -> bool:
-    """True for ``libpythonX.Y.a`` (or ``-pic.a``): linking it embeds a second runtime."""
-    m = _FILE_RE.match(os.path.basename(name))
-    return m is not None and m.group("static") is not None
-
-
 def is_libpython_libname(name: str) -> bool:
     """True for a library name as given to ``-l`` or ``Extension(libraries=...)``.
 

@@ -14,7 +14,7 @@ import sysconfig
 from functools import lru_cache
 from typing import Callable, Iterable, List, Sequence, Tuple
 
-from .elf import ElfInfo
+from .elf import ElfInfo, uses_origin
 from .globs import matches_any
 from .names import is_libpython_filename
 from .results import ERROR, WARNING, Problem
@@ -89,7 +89,7 @@ def is_python_libdir(
     well-known layout (pyenv, manylinux /opt/python, config-X.Y dirs). ``$ORIGIN`` paths
     are the module's own and never count.
     """
-    if "$ORIGIN" in path or "${ORIGIN}" in path or not path.startswith("/"):
+    if uses_origin(path) or not path.startswith("/"):
         return False
     norm = os.path.normpath(path)
     if norm in {os.path.normpath(d) for d in interpreter_libdirs}:

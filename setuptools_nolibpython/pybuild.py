@@ -31,8 +31,6 @@ def is_python_symbol(name: str) -> bool:
     return _PY_SYMBOL.match(name) is not None
 
 
-
-
 def parse_wheel_tags(tags: Iterable[str]) -> Tuple[Set[str], Set[str]]:
     """(python tags, abi tags) from ``py-abi-plat`` triples or wheel file names."""
     pys: Set[str] = set()

@@ -145,7 +145,7 @@ class SymbolCheck:
 
     # -- stable ABI
     def _limited(self, obj: LoadedObject) -> bool:
-        return is_abi3_name(obj.path) or (self.abi3_wheel and obj.is_module)
+        return is_abi3_name(obj.path) or (self.abi3_wheel and obj.has_module_init)
 
     def _stable_abi(self, obj: LoadedObject, out: _Verdicts) -> None:
         if not self._limited(obj):

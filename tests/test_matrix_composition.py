@@ -62,7 +62,7 @@ PYBIND11_CPP = textwrap.dedent(
 )
 
 # A build_ext that links with its own gcc command: the plugin's link-line filtering never
-# sees it (like CMake's Python::Python from a custom build_ext, FIELD-NOTES section 2).
+# sees it (like CMake's Python::Python from a custom build_ext: only the scan catches it).
 OWN_LINK_SETUP = _PRELUDE + """\
 import os, subprocess
 from setuptools import Extension

@@ -237,8 +237,8 @@ def test_bad_config_fails_with_one_line(table: str, expected: str, tmp_path: Pat
 
 # ---------------------------------------------------------------- every libpython spelling, unreadable files
 
-#: DT_NEEDED spellings of FIELD-NOTES 3 that the build must refuse (FIELD-NOTES 3; the
-#: libraries are stand-ins made here with that SONAME, except the real stable-ABI shim)
+#: DT_NEEDED spellings (ABI flags t, td, d, m; the stable-ABI shim) that the build must refuse
+#: (the libraries are stand-ins made here with that SONAME, except the real stable-ABI shim)
 SPELLINGS = ["libpython3.13t.so.1.0", "libpython3.14td.so.1.0", "libpython3.11d.so.1.0", "libpython3.7m.so.1.0",
              "libpython2.7.so.1.0", "libpython3.so"]
 

@@ -1,5 +1,6 @@
 """Helpers for the end-to-end plugin tests (tests/test_plugin_*.py): projects that ask
-for libpython in every way FIELD-NOTES 2 lists, and judges of what a build produced.
+for libpython in every way a setuptools project can (libraries=, extra_link_args,
+extra_objects, ``-l:``, LDFLAGS/LDSHARED), and judges of what a build produced.
 
 Every judgement is made twice, by ``readelf -d`` (independent) and by the package's
 own scanner (``scan_wheel`` / ``scan_tree``).
