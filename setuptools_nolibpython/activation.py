@@ -17,6 +17,8 @@ from .errors import ConfigError
 from .hostplatform import platform_allows
 from .logs import PREFIX, get_logger
 
+__all__ = ["finalize_distribution_options"]
+
 log = get_logger(__name__)
 
 _said_backend = False

@@ -10,6 +10,14 @@ from setuptools import build_meta as _backend
 
 from .config import force_enable
 
+__all__ = [
+    "build_sdist",
+    "build_wheel",
+    "get_requires_for_build_sdist",
+    "get_requires_for_build_wheel",
+    "prepare_metadata_for_build_wheel",
+]
+
 force_enable()
 
 get_requires_for_build_wheel = _backend.get_requires_for_build_wheel

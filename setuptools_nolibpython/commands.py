@@ -24,6 +24,8 @@ from .logs import PREFIX, get_logger
 from .scan import iter_tree_files
 from .sources import FileSource
 
+__all__ = ["BdistWheelMixin", "BuildError", "BuildExtMixin", "build_ext", "with_mixin"]
+
 log = get_logger(__name__)
 
 _subclasses: Dict[Tuple[type, type], type] = {}

@@ -25,6 +25,23 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.9/3.10 only
     import tomli as tomllib
 
+__all__ = [
+    "CHECK_SYMBOLS",
+    "ENV_OFF",
+    "ENV_ON",
+    "ENV_VAR",
+    "ON_VIOLATION",
+    "TABLE",
+    "Config",
+    "effective_config",
+    "env_override",
+    "force_enable",
+    "load_config",
+    "parse_table",
+    "project_dir",
+    "read_pyproject_table",
+]
+
 TABLE = "setuptools-nolibpython"
 ENV_VAR = "SETUPTOOLS_NOLIBPYTHON"
 
@@ -182,11 +199,11 @@ def force_enable() -> None:
 def effective_config(project_dir: Path, explicit: bool = False) -> Config:
     """The config of the project in ``project_dir``; ``explicit``: the build_ext class opts in."""
     config = load_config(project_dir, force_enable=_force_enable or explicit)
-    announce_disabled(config)
+    _announce_disabled(config)
     return config
 
 
-def announce_disabled(config: Config) -> None:
+def _announce_disabled(config: Config) -> None:
     """One warning per process when the environment switched off a plugin the project asked for."""
     global _said_disabled
     if config.disabled_by and not _said_disabled:

@@ -18,6 +18,32 @@ from typing import Any, Dict, List, Optional, Tuple
 from .errors import ElfReadError, SourceError
 from .sources import ByteSource
 
+__all__ = [
+    "DT_NEEDED",
+    "DT_NULL",
+    "DT_RPATH",
+    "DT_RUNPATH",
+    "DT_SONAME",
+    "DT_STRSZ",
+    "DT_STRTAB",
+    "ELF_MAGIC",
+    "MAX_DYNAMIC_ENTRIES",
+    "MAX_STRING",
+    "MAX_STRING_ENTRIES",
+    "PN_XNUM",
+    "PT_DYNAMIC",
+    "PT_INTERP",
+    "PT_LOAD",
+    "DynamicEntry",
+    "ElfInfo",
+    "Segment",
+    "read_bytes",
+    "read_elf",
+    "read_string",
+    "uses_origin",
+    "vaddr_to_offset",
+]
+
 ELF_MAGIC = b"\x7fELF"
 
 DT_NULL = 0

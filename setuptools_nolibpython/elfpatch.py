@@ -19,6 +19,8 @@ from . import policy
 from .elf import DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DynamicEntry, ElfInfo, read_string
 from .sources import ByteSource
 
+__all__ = ["EditPlan", "Patch", "apply_patches", "patch_file", "plan_edit", "plan_repair", "write_atomically"]
+
 
 @dataclass(frozen=True)
 class Patch:

@@ -25,9 +25,11 @@ from .sources import FileSource
 from .symbols import symbol_checks
 from .wheeltags import wheel_target
 
+__all__ = ["apply_fixes", "enforce", "enforce_wheel", "verdict"]
+
 log = get_logger(__name__)
 
-def options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
+def _options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
     return ScanOptions(
         allow=config.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
@@ -58,11 +60,11 @@ def apply_fixes(files: Sequence[Tuple[str, str]], config: Config) -> List[str]:
         if plan.empty:
             continue
         patch_file(path, plan)
-        done += fix_lines(rel, plan.removed_needed, plan.removed_rpath)
+        done += _fix_lines(rel, plan.removed_needed, plan.removed_rpath)
     return done
 
 
-def fix_lines(rel: str, removed_needed: Iterable[str], removed_rpath: Iterable[str]) -> List[str]:
+def _fix_lines(rel: str, removed_needed: Iterable[str], removed_rpath: Iterable[str]) -> List[str]:
     """The log lines of one file's fixes, the same for a tree and a wheel."""
     return [f"{rel}: repaired: removed DT_NEEDED {name}" for name in removed_needed] + [
         f"{rel}: removed RPATH/RUNPATH entry {entry} (build interpreter's lib dir)" for entry in removed_rpath
@@ -79,7 +81,7 @@ def enforce(
     elf_files = [(rel, path) for rel, path in files if is_elf_file(path)]  # the one look at each file
     for line in apply_fixes(elf_files, config):
         log.info("%s", line)
-    return verdict(scan_elf_files(where, elf_files, options_for(config, wheel_tags)), config, hint)
+    return verdict(scan_elf_files(where, elf_files, _options_for(config, wheel_tags)), config, hint)
 
 
 def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
@@ -103,12 +105,12 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
     except RepairError as exc:
         raise ViolationError(f"{PREFIX}{exc}") from None
     for fix in result.fixes:
-        for line in fix_lines(fix.path, fix.removed_needed, fix.removed_rpath):
+        for line in _fix_lines(fix.path, fix.removed_needed, fix.removed_rpath):
             log.info("%s", line)
     tags, mismatch = wheel_target(wheel)  # WHEEL's Tag lines, as `nolibpython check` reads them
     if mismatch:
         log.warning("%s: %s", wheel, mismatch)
-    return verdict(scan_wheel(wheel, options_for(config, tags)), config, hint)
+    return verdict(scan_wheel(wheel, _options_for(config, tags)), config, hint)
 
 
 def verdict(report: ScanReport, config: Config, hint: str = "") -> ScanReport:

@@ -13,6 +13,8 @@ from typing import Optional
 
 from .logs import get_logger
 
+__all__ = ["platform_allows", "unsupported_reason"]
+
 log = get_logger(__name__)
 
 _ELF_PLATFORM_PREFIXES = ("linux", "freebsd", "netbsd", "openbsd", "dragonfly", "sunos", "gnu")

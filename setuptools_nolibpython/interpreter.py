@@ -21,6 +21,8 @@ from .ldso import Closure, LoadedObject, Resolver, load_closure, load_system_obj
 from .pybuild import PYTHON_NAME, Build, abi_flags
 from .stable_abi import Version
 
+__all__ = ["InterpreterScope", "interpreter_release", "interpreter_scope"]
+
 
 @dataclass
 class InterpreterScope:

@@ -22,6 +22,17 @@ from typing import List, Optional, Sequence, Set, Tuple
 
 from .names import is_libpython_filename, is_libpython_libname
 
+__all__ = [
+    "ALLOW_UNDEFINED_ARGS",
+    "LIBPYTHON",
+    "NO_UNDEFINED",
+    "Change",
+    "filter_libraries",
+    "filter_link_args",
+    "filter_objects",
+    "with_allow_undefined",
+]
+
 #: Appended to every extension link. ``--allow-shlib-undefined`` covers symbols in the
 #: shared libraries linked against; ``--unresolved-symbols=ignore-in-object-files`` is
 #: what cancels ``-z defs``/``--no-undefined`` on both ld.bfd and ld.gold.

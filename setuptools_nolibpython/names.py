@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 
+__all__ = ["is_libpython_filename", "is_libpython_libname"]
+
 # libpython3.11.so.1.0, libpython3.13t.so, libpython3.7m.so.1.0, libpython3.so,
 # libpython2.7.a, libpython3.14td.so.1.0, and Debian's position-independent archive
 # libpython3.11-pic.a (the one that links into a shared object) ...

@@ -19,20 +19,35 @@ from .globs import matches_any
 from .names import is_libpython_filename
 from .results import ERROR, WARNING, Problem
 
+__all__ = [
+    "EXECUTABLE_NEEDS_LIBPYTHON",
+    "NEEDS_LIBPYTHON",
+    "PYTHON_RPATH",
+    "UNREADABLE",
+    "current_interpreter_libdirs",
+    "dir_has_libpython",
+    "is_allowed",
+    "libpython_needed",
+    "libpython_problems",
+    "printable",
+    "removable_rpath_entries",
+    "rpath_problems",
+]
+
 NEEDS_LIBPYTHON = "needs-libpython"
 EXECUTABLE_NEEDS_LIBPYTHON = "executable-needs-libpython"
 PYTHON_RPATH = "python-rpath"
 UNREADABLE = "unreadable"
 
 
-FIX_LIBPYTHON = (
+_FIX_LIBPYTHON = (
     "do not link libpython: remove it from libraries=, extra_link_args, extra_objects or LDFLAGS "
     "(builds with setuptools-nolibpython enabled strip it), or run "
     "'nolibpython repair' on the wheel; if the file embeds Python on purpose, list it in allow"
 )
 
 
-FIX_EXECUTABLE = (
+_FIX_EXECUTABLE = (
     "link libpython statically (libpythonX.Y.a, with -Wl,-E so that modules find its symbols), or make "
     "the program depend on an installed libpython (the package that provides it), or list it in allow; "
     "repair never edits a program: without that entry it would fail at start-up"
@@ -78,7 +93,7 @@ _PYTHON_LIBDIR_PATTERNS = (
 )
 
 
-def is_python_libdir(
+def _is_python_libdir(
     path: str,
     interpreter_libdirs: Iterable[str] = (),
     dir_has_libpython: Callable[[str], bool] = lambda _d: False,
@@ -116,7 +131,7 @@ def removable_rpath_entries(
     others = [n for n in info.needed if not is_libpython_filename(n) and "/" not in n]
     out: List[str] = []
     for entry in info.rpath + info.runpath:
-        if entry in out or not is_python_libdir(entry, libdirs, dir_has_libpython):
+        if entry in out or not _is_python_libdir(entry, libdirs, dir_has_libpython):
             continue
         if any(lib_exists(os.path.join(entry, n)) for n in others):
             continue
@@ -140,12 +155,12 @@ def libpython_problems(info: ElfInfo) -> List[Problem]:
                 EXECUTABLE_NEEDS_LIBPYTHON, ERROR,
                 f"is a program that embeds Python through {printable(name)} (DT_NEEDED), not an extension "
                 "module: it starts only where that library is installed",
-                FIX_EXECUTABLE, name,
+                _FIX_EXECUTABLE, name,
             )
             for name in libpython_needed(info)
         ]
     return [
-        Problem(NEEDS_LIBPYTHON, ERROR, f"needs {printable(name)} (DT_NEEDED)", FIX_LIBPYTHON, name)
+        Problem(NEEDS_LIBPYTHON, ERROR, f"needs {printable(name)} (DT_NEEDED)", _FIX_LIBPYTHON, name)
         for name in libpython_needed(info)
     ]
 

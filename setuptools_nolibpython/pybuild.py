@@ -13,6 +13,17 @@ from typing import Iterable, Optional, Set, Tuple
 
 from .stable_abi import Version
 
+__all__ = [
+    "PYTHON_NAME",
+    "Build",
+    "abi_flags",
+    "cp_build",
+    "file_python_build",
+    "is_abi3_name",
+    "is_python_symbol",
+    "parse_wheel_tags",
+]
+
 _PY_SYMBOL = re.compile(r"^_?Py")
 _CPYTHON_SUFFIX = re.compile(r"\.cpython-(\d)(\d+)([a-z]*)(?:-|\.so)")
 PYTHON_NAME = re.compile(r"python(\d)\.(\d+)([a-z]*)")

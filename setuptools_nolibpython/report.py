@@ -11,6 +11,16 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, printable
 from .results import ERROR, FileResult, ScanReport
 
+__all__ = [
+    "JSON_SCHEMA_VERSION",
+    "VERDICTS",
+    "check_document",
+    "file_document",
+    "needs_libpython",
+    "problem_lines",
+    "summary",
+]
+
 
 def problem_lines(result: FileResult, where: str = "") -> List[str]:
     """One line per finding: the file, its verdict, what is wrong; fix: how.

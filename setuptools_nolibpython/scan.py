@@ -19,6 +19,8 @@ from .policy import dir_has_libpython, is_allowed
 from .results import ERROR, FileResult, Problem, ScanOptions, ScanReport
 from .sources import ByteSource, FileSource
 
+__all__ = ["is_elf_file", "iter_tree_files", "scan_elf_files", "scan_file", "scan_paths", "scan_tree", "scan_wheel"]
+
 
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
     try:

@@ -19,6 +19,8 @@ from typing import IO, Deque, List, Optional, Protocol, Tuple
 
 from .errors import SourceError
 
+__all__ = ["DEFAULT_PREFIX_CAP", "DEFAULT_WINDOW", "ByteSource", "BytesSource", "FileSource", "ZipMemberSource"]
+
 
 class ByteSource(Protocol):
     """Random-access read of exactly ``length`` bytes at ``offset``."""

@@ -38,6 +38,18 @@ from .sources import ByteSource
 from .stable_abi import Version, format_version, parse_limited_api
 from .stable_abi import load as load_stable_abi
 
+__all__ = [
+    "EMBEDDED_RUNTIME",
+    "MAX_LISTED",
+    "MISSING_LIBRARY",
+    "RUNTIME_MARKERS",
+    "STABLE_ABI",
+    "UNRESOLVED",
+    "SymbolCheck",
+    "symbol_checks",
+    "symbol_status",
+]
+
 log = get_logger(__name__)
 
 

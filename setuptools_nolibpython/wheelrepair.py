@@ -32,6 +32,8 @@ from .results import ERROR, ScanOptions
 from .scan import scan_wheel
 from .wheelsafety import WheelContents, member_hash_findings, record_digest
 
+__all__ = ["MemberFix", "RepairResult", "repair_wheel", "verify_changed_members"]
+
 _CHUNK = 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
 #: A zip local file header (APPNOTE 4.3.7); the last two fields are the name and extra lengths.
@@ -88,7 +90,7 @@ def _record_name(zf: zipfile.ZipFile, wheel: str) -> str:
     return records[0]
 
 
-def plan_wheel(
+def _plan_wheel(
     contents: WheelContents,
     wheel: str,
     *,
@@ -147,7 +149,7 @@ def _new_hashes(zf: zipfile.ZipFile, plans: Dict[str, EditPlan]) -> Dict[str, Tu
     return out
 
 
-def rewrite_record(text: bytes, new: Dict[str, Tuple[str, int]], drop: Sequence[str]) -> bytes:
+def _rewrite_record(text: bytes, new: Dict[str, Tuple[str, int]], drop: Sequence[str]) -> bytes:
     """RECORD with the rows of changed members updated and dropped members removed.
 
     Untouched rows keep their exact bytes (quoting, line endings); a changed member
@@ -317,7 +319,7 @@ def repair_wheel(
         if contents.problems:
             raise RepairError(f"{wheel}: refusing to repair an unsafe wheel: " + "; ".join(contents.problems))
         record = _record_name(zf, wheel)
-        plans, allowed, programs = plan_wheel(contents, wheel, keep_rpath=keep_rpath, allow=allow,
+        plans, allowed, programs = _plan_wheel(contents, wheel, keep_rpath=keep_rpath, allow=allow,
                                               remove_libpython=remove_libpython)
         if not plans:
             if not force_copy:
@@ -328,7 +330,7 @@ def repair_wheel(
         tmp = _temp_beside(final)
         try:
             try:
-                record_bytes = rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
+                record_bytes = _rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
                 with open(wheel, "rb") as raw:
                     _write_wheel(zf, raw, tmp, plans, record, record_bytes, drop)
             except OSError as exc:  # ENOSPC, EIO, quota: on either side of the copy
@@ -357,7 +359,7 @@ def _verify(tmp: str, wheel: str, allow: Sequence[str], remove_libpython: bool) 
     report = scan_wheel(
         tmp, ScanOptions(allow=tuple(allow), interpreter_libdirs=current_interpreter_libdirs(), check_rpath=False)
     )
-    # Programs keep their libpython on purpose (plan_wheel); without remove_libpython a module
+    # Programs keep their libpython on purpose (_plan_wheel); without remove_libpython a module
     # may keep it too (the caller judges that); anything else that fails is a bug.
     failures = [
         f for f in report.failures

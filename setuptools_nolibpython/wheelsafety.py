@@ -37,6 +37,25 @@ from .elf import ELF_MAGIC
 from .errors import ZIP_ERRORS
 from .sources import ByteSource, BytesSource, ZipMemberSource
 
+__all__ = [
+    "BOMB_MIN_SIZE",
+    "BOMB_RATIO",
+    "FULL_VERIFY_LIMIT",
+    "MAX_LISTED",
+    "MAX_MEMBER_SIZE",
+    "MAX_RATIO",
+    "MAX_TOTAL_SIZE",
+    "RECORD_HASHES",
+    "SUPPORTED_METHODS",
+    "Member",
+    "WheelContents",
+    "WheelFinding",
+    "member_hash_findings",
+    "record_digest",
+    "summarize",
+    "wheel_problems",
+]
+
 #: A member larger than this is refused (libtorch_cpu.so, the largest seen, is 434 MB).
 MAX_MEMBER_SIZE = 4 * 1024**3
 #: The whole wheel unpacked (torch CPU: 699 MB).
@@ -82,10 +101,10 @@ def record_digest(digest: bytes) -> str:
 
 def wheel_problems(zf: zipfile.ZipFile, deep: bool = False) -> List[str]:
     """One-line descriptions of what is wrong with the wheel as a container; [] if fine."""
-    return summarize(wheel_findings(zf, deep=deep))
+    return summarize(_wheel_findings(zf, deep=deep))
 
 
-def unreadable_members(findings: Iterable[WheelFinding]) -> Set[str]:
+def _unreadable_members(findings: Iterable[WheelFinding]) -> Set[str]:
     """Members the scanner must not inflate (declared sizes that cannot be trusted)."""
     return {f.member for f in findings if f.unreadable and f.member is not None}
 
@@ -132,7 +151,7 @@ class WheelContents:
     def __init__(self, zf: zipfile.ZipFile, deep: bool = False) -> None:
         self.zf = zf
         self.findings, self._kept = _container_findings(zf, deep, keep_elf=True)
-        self.blocked = unreadable_members(self.findings)
+        self.blocked = _unreadable_members(self.findings)
 
     @property
     def problems(self) -> List[str]:
@@ -150,7 +169,7 @@ class WheelContents:
             yield Member(info, self._kept.pop(info.filename, None))
 
 
-def wheel_findings(zf: zipfile.ZipFile, deep: bool = False) -> List[WheelFinding]:
+def _wheel_findings(zf: zipfile.ZipFile, deep: bool = False) -> List[WheelFinding]:
     """Every finding about the container, cheapest first (see module docstring)."""
     return _container_findings(zf, deep, keep_elf=False)[0]
 
@@ -164,7 +183,7 @@ def _container_findings(
     findings += _name_findings(infos)
     findings += _entry_findings(infos)
     findings += _layout_findings(zf, infos)
-    blocked = unreadable_members(findings)
+    blocked = _unreadable_members(findings)
     dist_info, meta_findings = _dist_info_dir(infos)
     findings += meta_findings
     total = sum(i.file_size for i in infos)
@@ -194,7 +213,7 @@ def _container_findings(
 def member_hash_findings(zf: zipfile.ZipFile, names: Iterable[str]) -> List[WheelFinding]:
     """CRC and RECORD hash of the named members, whatever the wheel's size.
 
-    Repair calls it on the members it rewrote: wheel_findings verifies only the
+    Repair calls it on the members it rewrote: _wheel_findings verifies only the
     .dist-info files of a wheel over FULL_VERIFY_LIMIT, and a patched member's stale
     RECORD row would otherwise ship.
     """

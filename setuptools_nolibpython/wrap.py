@@ -28,10 +28,12 @@ from .config import TABLE, Config, force_enable, load_config
 from .errors import ConfigError, ViolationError
 from .logs import PREFIX, ROOT, get_logger
 
+__all__ = ["build_sdist", "build_wheel"]
+
 log = get_logger(__name__)
 
 #: Optional PEP 517 / PEP 660 hooks: present here only when the real backend has them.
-OPTIONAL_HOOKS = (
+_OPTIONAL_HOOKS = (
     "get_requires_for_build_wheel",
     "get_requires_for_build_sdist",
     "prepare_metadata_for_build_wheel",
@@ -40,12 +42,12 @@ OPTIONAL_HOOKS = (
     "build_editable",
 )
 #: Inner backends that are the setuptools path: routed to it, which checks on its own.
-SETUPTOOLS_BACKENDS = {
+_SETUPTOOLS_BACKENDS = {
     "setuptools.build_meta": "setuptools_nolibpython.build_meta",
     "setuptools_nolibpython.build_meta": "setuptools_nolibpython.build_meta",
 }
 #: How each backend's build links libpython, said after a file that needs it.
-HINTS = {
+_HINTS = {
     "scikit_build_core": "CMake: link the module to Python::Module, not Python::Python "
                          "(find_package(Python COMPONENTS Interpreter Development.Module); "
                          "python_add_library(<name> MODULE ...) links it so)",
@@ -117,11 +119,11 @@ def _load() -> _Loaded:
         _fail(f"{pyproject}: [tool.{TABLE}] backend = {spec!r} names this wrapper itself; name the real "
               'backend, e.g. "scikit_build_core.build" or "mesonpy"')
     checks = True
-    if module_name in SETUPTOOLS_BACKENDS:
+    if module_name in _SETUPTOOLS_BACKENDS:
         force_enable()  # the setuptools path checks before zipping, and cleans link lines too
         checks = False
         if not obj_path:
-            spec = SETUPTOOLS_BACKENDS[module_name]
+            spec = _SETUPTOOLS_BACKENDS[module_name]
     else:
         _log_to_stderr()
     backend = _import(spec, pyproject)
@@ -146,7 +148,7 @@ def _hook(name: str) -> Callable[..., Any]:
 
 
 def _hint(loaded: _Loaded) -> str:
-    return HINTS.get(loaded.name.split(".")[0].split(":")[0], "")
+    return _HINTS.get(loaded.name.split(".")[0].split(":")[0], "")
 
 
 def _verify(loaded: _Loaded, directory: str, name: str, editable: bool) -> str:
@@ -202,7 +204,7 @@ def _build_editable(inner: Callable[..., Any]) -> Callable[..., str]:
 
 def __getattr__(name: str) -> Any:
     """PEP 562: an optional hook exists here exactly when the real backend has it."""
-    if name not in OPTIONAL_HOOKS:
+    if name not in _OPTIONAL_HOOKS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     loaded = _load()
     inner = getattr(loaded.backend, name, None)
