@@ -152,7 +152,7 @@ def _run_check(args: argparse.Namespace) -> int:
     reports = [(c.kind, c.report) for c in results]
     status = _EXIT_FAIL if any(r.failed for _, r in reports) else _EXIT_OK
     if args.json:
-        doc = check_document(reports, status, [c.notes for c in results],
+        doc = check_document(__version__, reports, status, [c.notes for c in results],
                              symbols=[c.symbols for c in results], warnings=[c.warnings for c in results])
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")

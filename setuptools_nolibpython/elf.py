@@ -37,6 +37,7 @@ __all__ = [
     "DynamicEntry",
     "ElfInfo",
     "Segment",
+    "describe_machine",
     "read_bytes",
     "read_elf",
     "read_string",
@@ -138,6 +139,15 @@ def _parse(struct_def: Any, data: bytes, what: str) -> Any:
         return struct_def.parse(data)
     except Exception as exc:  # pyelftools' construct raises several types
         raise ElfReadError(f"cannot parse {what}: {exc}") from None
+
+
+def describe_machine(machine: str) -> str:
+    """The name people know an e_machine value by ("EM_AARCH64" -> "AArch64"), from
+    pyelftools' table of every value; imported here only, when a message needs it."""
+    from elftools.elf.descriptions import describe_e_machine
+
+    text = str(describe_e_machine(machine))
+    return machine if text.startswith("<unknown") else text
 
 
 def uses_origin(entry: str) -> bool:

@@ -96,6 +96,7 @@ def file_document(result: FileResult) -> Dict[str, Any]:
 
 
 def check_document(
+    version: str,
     targets: Sequence[Tuple[str, ScanReport]],
     exit_status: int,
     notes: Sequence[Sequence[str]] = (),
@@ -104,12 +105,12 @@ def check_document(
 ) -> Dict[str, Any]:
     """One JSON document for a ``check`` run over (kind, report) pairs; see docs/check-json-schema.json.
 
+    ``version`` is the tool's (the CLI passes the package's ``__version__``).
+
     ``notes[i]`` holds what the whole-wheel checks of target ``i`` could not verify,
     ``symbols[i]`` whether its symbols were checked, ``warnings[i]`` findings about the
     target itself that do not fail it (a wheel whose name and WHEEL tags disagree).
     """
-    from . import __version__
-
     totals = {v: 0 for v in VERDICTS}
     out_targets = []
     for i, (kind, report) in enumerate(targets):
@@ -130,7 +131,7 @@ def check_document(
         )
     return {
         "tool": "setuptools-nolibpython",
-        "version": __version__,
+        "version": version,
         "schema_version": JSON_SCHEMA_VERSION,
         "exit_status": exit_status,
         "ok": exit_status == 0,

@@ -26,7 +26,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from . import syslibs
 from .dynsym import symbol_key
-from .elf import ElfInfo
+from .elf import ElfInfo, describe_machine
 from .errors import ElfReadError
 from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
@@ -248,10 +248,10 @@ class SymbolCheck:
             or (libc is not None and self._libc(o) not in (None, libc))
         ]
         if others:
-            machine = f"{scope.machine}, {libc}" if libc else scope.machine
+            theirs = ", ".join(sorted({_target(o.elf_class, o.machine, self._libc(o)) for o in others}))
             self.notes.append(
-                f"{len(others)} file(s) are built for another machine than {scope.path} "
-                f"({machine}); their symbols were not checked"
+                f"{len(others)} file(s) are built for another machine ({theirs}) than {scope.path} "
+                f"({_target(scope.elf_class, scope.machine, libc)}); their symbols were not checked"
             )
             self._foreign_missing(others, out)
         resolver = Resolver(self.files, scope.elf_class, scope.machine)
@@ -421,6 +421,11 @@ class SymbolCheck:
                 "see the symbols listed above",
                 rest[0],
             ))
+
+
+def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:
+    """A machine as people name it: "64-bit AArch64, musl" (pyelftools names the e_machine)."""
+    return f"{elf_class}-bit {describe_machine(machine)}" + (f", {libc}" if libc else "")
 
 
 def symbol_checks(
