@@ -162,7 +162,7 @@ class WheelContents:
         """Each file member that may be an ELF file, in archive order; never a member whose
         bytes cannot be trusted (blocked), a symlink or one too short to hold ELF magic."""
         # (ZipInfo.is_dir() raises IndexError on an empty member name.)
-        infos = sorted((i for i in self.zf.infolist() if not _is_dir(i)), key=lambda i: i.header_offset)
+        infos = sorted((i for i in self.zf.infolist() if not i.filename.endswith("/")), key=lambda i: i.header_offset)
         for info in infos:
             if info.file_size < 4 or stat.S_ISLNK(info.external_attr >> 16) or info.filename in self.blocked:
                 continue
