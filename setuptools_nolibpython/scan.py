@@ -129,8 +129,6 @@ def scan_tree(root: str, options: ScanOptions) -> ScanReport:
     return scan_paths(root, list(iter_tree_files(root)), options)
 
 
-
-
 def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
     """Scan a wheel in place, streaming each member; nothing is extracted to disk.
 
