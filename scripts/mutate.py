@@ -88,7 +88,8 @@ MUTANTS: Tuple[Mutant, ...] = (
            "debug (d) and free-threaded (t) libpython file names are not recognised"),
     Mutant("libpython-verdict-warning", "policy.py",
            "Problem(NEEDS_LIBPYTHON, ERROR,", "Problem(NEEDS_LIBPYTHON, WARNING,",
-           ("tests/test_cli.py::test_elf_file_violation_human_and_json",),
+           # (an extension module's verdict: the CLI tests check the interpreter, a program since issue 11)
+           ("tests/test_edges_elf.py::test_program_gets_its_own_verdict_and_fix",),
            "a libpython DT_NEEDED is only a warning"),
     Mutant("symbol-report-silent", "symbols.py",
            "for sym in syms[:MAX_LISTED]:", "for sym in syms[:0]:",
