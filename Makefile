@@ -18,7 +18,7 @@ setup: $(STAMP)
 demo: setup
 	bash scripts/demo.sh
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The compatibility matrix alone (tests/test_matrix_*.py), then docs/compatibility.md
@@ -44,9 +44,12 @@ fuzz: setup
 mutate: setup
 	$(BIN)/python scripts/mutate.py
 
+# ruff, mypy --strict, and the layer check (scripts/check_layers.py: no upward import, no
+# import cycle, README's Architecture list equal to its table).
 lint: setup
 	$(BIN)/ruff check setuptools_nolibpython
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_layers.py
 
 clean:
 	rm -rf $(VENV) build dist .cache *.egg-info sample_project/build

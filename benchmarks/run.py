@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from . import overhead, scaling
+from . import overhead, reader, scaling
 from .measure import CommandFailedError, Sample, median, run_timed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -333,6 +333,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--skip-auditwheel", action="store_true", help="same as --auditwheel-runs 0")
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--skip-overhead", action="store_true")
+    ap.add_argument("--skip-reader", action="store_true", help="no struct reader vs pyelftools section")
     ap.add_argument("--output", default=str(OUTPUT), help="where to write the report ('-': nowhere)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a target is not held")
     args = ap.parse_args(argv)
@@ -344,18 +345,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     with_symbols = symbols_available() and check_label == "nolibpython check"
     rows: List[WheelRow] = []
     scale: List[str] = []
+    versus: List[str] = []
     startup, startup_cpu = startup_lines(py)
     over: Optional[overhead.Result] = None
     try:
         with tempfile.TemporaryDirectory(prefix="nolibpython-bench-") as tmp:
             work = Path(tmp)
-            for name, wheel in corpus(only):
+            wheels = corpus(only)
+            for name, wheel in wheels:
                 print(f"benchmarking {name} ({wheel.name})", file=sys.stderr)
                 rows.append(bench_wheel(str(py), name, wheel, work, args.runs, args.auditwheel_runs, check_argv,
                                         with_symbols))
             if not args.skip_scaling:
                 print("scaling lines", file=sys.stderr)
                 scale = scaling.lines(work / "scaling", str(py), BENCH / "treescan.py", check_argv)
+            small = [wheel for name, wheel in wheels if name != "torch"]  # every member is held in memory
+            if not args.skip_reader and small:
+                print("struct reader vs pyelftools", file=sys.stderr)
+                versus = reader.lines(small)
             if not args.skip_overhead:
                 print("plugin overhead on pip wheel", file=sys.stderr)
                 over = overhead.measure(work / "overhead", sys.executable, REPO / "sample_project")
@@ -419,6 +426,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ]
     if scale:
         report += ["## Scaling", "", *scale, ""]
+    if versus:
+        report += ["## ELF reader against pyelftools", "", *versus, ""]
     if over is not None:
         report += ["## Plugin overhead on a real build", "", *over.lines(), ""]
     text = "\n".join(report)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from setuptools_nolibpython.scan import ScanOptions, scan_wheel
+from setuptools_nolibpython.results import ScanOptions
+from setuptools_nolibpython.scan import scan_wheel
 
 
 def main(path: str) -> int:

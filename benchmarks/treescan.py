@@ -11,7 +11,9 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
-from setuptools_nolibpython.scan import ScanOptions, current_interpreter_libdirs, scan_paths, scan_tree
+from setuptools_nolibpython.policy import current_interpreter_libdirs
+from setuptools_nolibpython.results import ScanOptions
+from setuptools_nolibpython.scan import scan_paths, scan_tree
 
 
 def main(root: str, listfile: Optional[str] = None) -> int:

@@ -43,10 +43,10 @@ MAX_LEN = 96 * 1024
 def _import_target(instrument: bool) -> Dict[str, Any]:
     """Import the code under test (instrumented for coverage when atheris runs)."""
     def load() -> Dict[str, Any]:
-        from setuptools_nolibpython import elf, elfpatch, policy, report, scan, sources, wheelsafety
+        from setuptools_nolibpython import elf, elfpatch, policy, report, results, scan, sources, wheelsafety
 
-        mods: Dict[str, Any] = dict(elf=elf, elfpatch=elfpatch, policy=policy, report=report, scan=scan,
-                                    sources=sources, wheelsafety=wheelsafety)
+        mods: Dict[str, Any] = dict(elf=elf, elfpatch=elfpatch, policy=policy, report=report, results=results,
+                                    scan=scan, sources=sources, wheelsafety=wheelsafety)
         for optional in ("wheelrepair", "symbols"):  # written by other work streams
             try:
                 mods[optional] = importlib.import_module(f"setuptools_nolibpython.{optional}")
@@ -83,7 +83,7 @@ class Harness:
 
     # -------------------------------------------------------------- the three modes
     def check_elf(self, body: bytes) -> None:
-        elf, policy, elfpatch, report, scan = (self.m[k] for k in ("elf", "policy", "elfpatch", "report", "scan"))
+        elf, policy, elfpatch, report = (self.m[k] for k in ("elf", "policy", "elfpatch", "report"))
         src = self.m["sources"].BytesSource(body, "fuzz.so")
         try:
             info = elf.read_elf(src)
@@ -95,7 +95,7 @@ class Harness:
         problems = policy.libpython_problems(info)
         drop_rpath = policy.removable_rpath_entries(info, ("/build/python/lib",), lambda d: "python" in d)
         problems += policy.rpath_problems(info, drop_rpath)
-        for line in report.problem_lines(scan.FileResult("fuzz.so", info, tuple(problems))):
+        for line in report.problem_lines(self.m["results"].FileResult("fuzz.so", info, tuple(problems))):
             _printable(line)
         needed = set(policy.libpython_needed(info))
         try:
@@ -148,13 +148,11 @@ class Harness:
 
     def _scan(self, path: Path) -> None:
         scan, report = self.m["scan"], self.m["report"]
-        rep = scan.scan_wheel(str(path), scan.ScanOptions(checks=self._symbol_checks()))
+        rep = scan.scan_wheel(str(path), self.m["results"].ScanOptions(checks=self._symbol_checks()))
         _printable(report.summary(rep))
         for f in rep.files:
-            for line in report.problem_lines(f):
+            for line in report.problem_lines(f, str(path)):  # the build log's and the CLI's line
                 _printable(line)
-            if hasattr(report, "file_line"):  # the CLI's line format
-                _printable(report.file_line(f, str(path)) or "")
             if hasattr(report, "file_document"):  # check --json
                 json.dumps(report.file_document(f))
         for e in rep.errors:

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from setuptools import build_meta as _backend
 
-from .activation import force_enable
+from .config import force_enable
+
+__all__ = [
+    "build_sdist",
+    "build_wheel",
+    "get_requires_for_build_sdist",
+    "get_requires_for_build_wheel",
+    "prepare_metadata_for_build_wheel",
+]
 
 force_enable()
 

@@ -18,21 +18,22 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .elf import ELF_MAGIC
-from .policy import printable
-from .report import check_document, file_line, summary
-from .scan import ScanOptions, ScanReport, current_interpreter_libdirs, scan_paths, scan_tree, scan_wheel
+from .errors import RepairError, UsageError
+from .logs import ROOT
+from .policy import current_interpreter_libdirs, printable
+from .report import check_document, problem_lines, summary
+from .results import ScanOptions, ScanReport
+from .scan import scan_paths, scan_tree, scan_wheel
 from .wheeltags import wheel_target
+
+__all__ = ["CHECK_SYMBOLS", "main"]
 
 #: config.CHECK_SYMBOLS, spelled out here: importing config pulls in tomllib and pathlib,
 #: a fifth of the CLI's start-up.
 CHECK_SYMBOLS = ("error", "warn", "off")
-EXIT_OK = 0
-EXIT_FAIL = 1
-EXIT_USAGE = 2
-
-
-class UsageError(Exception):
-    """Bad arguments; ``str()`` is one line naming the argument."""
+_EXIT_OK = 0
+_EXIT_FAIL = 1
+_EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def path_kind(path: str) -> str:
+def _path_kind(path: str) -> str:
     """'wheel', 'directory' or 'elf'; UsageError (one line naming the path) otherwise."""
     if os.path.isdir(path):
         return "directory"
@@ -103,7 +104,7 @@ def _notes(options: ScanOptions) -> List[str]:
 
 
 @dataclass
-class Checked:
+class _Checked:
     """One PATH argument, checked: the scan, what could not be verified, findings about its name."""
 
     kind: str
@@ -113,7 +114,7 @@ class Checked:
     warnings: List[str] = field(default_factory=list)
 
 
-def check_one(path: str, kind: str, args: argparse.Namespace) -> Checked:
+def _check_one(path: str, kind: str, args: argparse.Namespace) -> _Checked:
     """The scan of one PATH and the notes of its whole-wheel checks."""
     from .symbols import symbol_checks, symbol_status  # no ImportError guard: a broken check must not pass
 
@@ -135,23 +136,23 @@ def check_one(path: str, kind: str, args: argparse.Namespace) -> Checked:
         report = scan_paths(path, [(path, path)], options)
     else:
         report = scan_wheel(path, options)  # container problems (wheelsafety) come back as report.errors
-    return Checked(kind, report, _notes(options), symbol_status(options.checks), warnings)
+    return _Checked(kind, report, _notes(options), symbol_status(options.checks), warnings)
 
 
-def run_check(args: argparse.Namespace) -> int:
-    kinds = [(p, path_kind(p)) for p in args.paths]  # every path is vetted before any work
+def _run_check(args: argparse.Namespace) -> int:
+    kinds = [(p, _path_kind(p)) for p in args.paths]  # every path is vetted before any work
     if args.python is not None and not os.path.isfile(args.python):
         raise UsageError(f"--python {args.python}: no such file")
     import logging
 
-    logger = logging.getLogger("setuptools_nolibpython")
+    logger = logging.getLogger(ROOT)
     if not logger.handlers:  # the symbol check's notes are printed below, not logged twice
         logger.addHandler(logging.NullHandler())
-    results = [check_one(path, kind, args) for path, kind in kinds]
+    results = [_check_one(path, kind, args) for path, kind in kinds]
     reports = [(c.kind, c.report) for c in results]
-    status = EXIT_FAIL if any(r.failed for _, r in reports) else EXIT_OK
+    status = _EXIT_FAIL if any(r.failed for _, r in reports) else _EXIT_OK
     if args.json:
-        doc = check_document(reports, status, [c.notes for c in results],
+        doc = check_document(__version__, reports, status, [c.notes for c in results],
                              symbols=[c.symbols for c in results], warnings=[c.warnings for c in results])
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -164,8 +165,7 @@ def run_check(args: argparse.Namespace) -> int:
         for warning in c.warnings:
             print(printable(f"{report.target}: warning: {warning}"))
         for f in report.files:
-            line = file_line(f, where)
-            if line:
+            for line in problem_lines(f, where):
                 print(line)
         for note in c.notes:
             print(printable(f"{report.target}: note: {note}"), file=sys.stderr)
@@ -173,38 +173,38 @@ def run_check(args: argparse.Namespace) -> int:
     return status
 
 
-def say(line: str) -> None:
+def _say(line: str) -> None:
     """Print a line that holds names from a wheel: escaped, so it stays one line."""
     print(printable(line))
 
 
-def run_repair(args: argparse.Namespace) -> int:
-    from .wheelrepair import RepairError, repair_wheel
+def _run_repair(args: argparse.Namespace) -> int:
+    from .wheelrepair import repair_wheel
 
     for w in args.wheels:
         if not os.path.isfile(w):
             raise UsageError(f"{w}: no such wheel file")
-    status = EXIT_OK
+    status = _EXIT_OK
     for w in args.wheels:
         try:
             result = repair_wheel(w, args.outdir, keep_rpath=args.keep_rpath, allow=args.allow,
                                   force_copy=args.force_copy)
         except RepairError as exc:
             print(printable(f"error: {exc}"), file=sys.stderr)
-            status = EXIT_FAIL
+            status = _EXIT_FAIL
             continue
         for member in result.allowed:
-            say(f"{w}: {member}: allowed: keeps libpython (matches --allow)")
+            _say(f"{w}: {member}: allowed: keeps libpython (matches --allow)")
         for member in result.programs:
-            say(f"{w}: {member}: left as it is: a program that embeds Python through libpython, not an "
+            _say(f"{w}: {member}: left as it is: a program that embeds Python through libpython, not an "
                 "extension module; removing the entry would make it fail at start-up")
         for fix in result.fixes:
             for name in fix.removed_needed:
-                say(f"{w}: {fix.path}: removed DT_NEEDED {name}")
+                _say(f"{w}: {fix.path}: removed DT_NEEDED {name}")
             for entry in fix.removed_rpath:
-                say(f"{w}: {fix.path}: removed RPATH/RUNPATH entry {entry} (a Python lib dir)")
+                _say(f"{w}: {fix.path}: removed RPATH/RUNPATH entry {entry} (a Python lib dir)")
         for member in result.dropped:
-            say(f"{w}: {member}: dropped (the signature no longer matches the new RECORD)")
+            _say(f"{w}: {member}: dropped (the signature no longer matches the new RECORD)")
         if result.changed:
             print(f"{w}: repaired {len(result.fixes)} file(s); wrote {result.output}")
         elif result.output:
@@ -219,15 +219,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage error
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+        return exc.code if isinstance(exc.code, int) else _EXIT_USAGE
     if args.command is None:
         parser.print_usage(sys.stderr)
         print("nolibpython: error: choose a command: check or repair", file=sys.stderr)
-        return EXIT_USAGE
+        return _EXIT_USAGE
     try:
-        return run_check(args) if args.command == "check" else run_repair(args)
+        return _run_check(args) if args.command == "check" else _run_repair(args)
     except UsageError as exc:
         print(printable(f"nolibpython: error: {exc}"), file=sys.stderr)
-        return EXIT_USAGE
+        return _EXIT_USAGE
     except BrokenPipeError:
-        return EXIT_FAIL
+        return _EXIT_FAIL

@@ -7,7 +7,6 @@ made by the core modules; this file only finds the arguments and the files.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -15,19 +14,35 @@ from setuptools.command.build_ext import build_ext as _setuptools_build_ext
 from setuptools.errors import BaseError
 
 from . import linkflags, policy
-from .activation import effective_config, platform_allows, project_dir
-from .config import Config, ConfigError
-from .elf import ElfReadError, read_elf
-from .enforce import ViolationError, apply_fixes, enforce
+from .config import Config, effective_config, project_dir
+from .elf import read_elf
+from .enforce import apply_fixes, enforce
+from .errors import ConfigError, ElfReadError, NoLibpythonError, ViolationError
+from .hostplatform import platform_allows
 from .linkflags import Change
+from .logs import PREFIX, get_logger
 from .scan import iter_tree_files
 from .sources import FileSource
 
-log = logging.getLogger("setuptools_nolibpython")
+__all__ = ["BdistWheelMixin", "BuildError", "BuildExtMixin", "build_ext", "with_mixin"]
+
+log = get_logger(__name__)
+
+_subclasses: Dict[Tuple[type, type], type] = {}
 
 
-class NoLibpythonError(BaseError):  # type: ignore[misc]  # setuptools ships no type hints
+class BuildError(NoLibpythonError, BaseError):  # type: ignore[misc]  # setuptools ships no type hints
     """Shown by setuptools as ``error: ...`` with exit status 1."""
+
+
+def with_mixin(cls: type, mixin: type) -> type:
+    """``cls`` with ``mixin`` in front; cached so repeated lookups give one class."""
+    if issubclass(cls, mixin):
+        return cls
+    key = (mixin, cls)
+    if key not in _subclasses:
+        _subclasses[key] = type(cls.__name__, (mixin, cls), {"__module__": cls.__module__})
+    return _subclasses[key]
 
 
 def _config(cmd: Any) -> Config:
@@ -37,7 +52,7 @@ def _config(cmd: Any) -> Config:
             # only the environment turns the explicit form off, in every spelling it accepts
             cfg = effective_config(project_dir(cmd.distribution), explicit=True)
         except ConfigError as exc:
-            raise NoLibpythonError(f"setuptools-nolibpython: {exc}") from None
+            raise BuildError(f"{PREFIX}{exc}") from None
         if cfg.enable:
             _adopt_bdist_wheel(cmd.distribution)
         cmd.distribution._nolibpython_config = cfg
@@ -51,15 +66,13 @@ def _adopt_bdist_wheel(dist: Any) -> None:
     live = dist.command_obj.get("bdist_wheel")
     if live is None or "bdist_wheel" not in (dist.commands or []):
         return
-    from .activation import with_mixin
-
     live.__class__ = with_mixin(type(live), BdistWheelMixin)
     dist._nolibpython_wheel_check = True
 
 
 def _log_changes(subject: str, what: str, changes: Sequence[Change]) -> None:
     for change in changes:
-        log.info("setuptools-nolibpython: %s: %s from %s", subject, change.describe(), what)
+        log.info("%s: %s from %s", subject, change.describe(), what)
 
 
 def _needs_libpython(path: str) -> bool:
@@ -123,7 +136,7 @@ class BuildExtMixin:
                 shared.setdefault((change.describe(), "build_ext link_objects"), "")
         for ext in cmd.extensions:
             for what, where in shared:
-                log.info("setuptools-nolibpython: %s: %s from %s", ext.name, what, where)
+                log.info("%s: %s from %s", ext.name, what, where)
             libs, c1 = linkflags.filter_libraries(ext.libraries or [])
             args, c2 = linkflags.filter_link_args(ext.extra_link_args or [])
             objs, c3 = linkflags.filter_objects(ext.extra_objects or [])
@@ -134,7 +147,7 @@ class BuildExtMixin:
             _log_changes(ext.name, "extra_objects", c3)
             out = cmd.get_ext_fullpath(ext.name)
             if os.path.exists(out) and _needs_libpython(out):
-                log.info("setuptools-nolibpython: %s: %s needs libpython; relinking it", ext.name, out)
+                log.info("%s: %s needs libpython; relinking it", ext.name, out)
                 os.remove(out)
 
     def _outputs(self) -> List[Tuple[str, str]]:
@@ -158,12 +171,12 @@ class BuildExtMixin:
         if wheel_checks:
             # bdist_wheel verifies the whole wheel tree; here only fix the outputs.
             for line in apply_fixes(files, config):
-                log.info("setuptools-nolibpython: %s", line)
+                log.info("%s", line)
             return
         try:
             enforce(files, config, "build_ext outputs")
         except ViolationError as exc:
-            raise NoLibpythonError(str(exc)) from None
+            raise BuildError(str(exc)) from None
 
 
 class BdistWheelMixin:
@@ -183,7 +196,7 @@ class BdistWheelMixin:
         try:
             enforce(files, config, "the wheel", wheel_tags=tags)
         except ViolationError as exc:
-            raise NoLibpythonError(str(exc)) from None
+            raise BuildError(str(exc)) from None
 
 
 class build_ext(BuildExtMixin, _setuptools_build_ext):  # type: ignore[misc]  # noqa: N801 - setuptools' name

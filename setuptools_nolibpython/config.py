@@ -1,5 +1,8 @@
 """``[tool.setuptools-nolibpython]``: read, validate, and decide whether the plugin is on.
 
+Also where a build finds its project (project_dir) and the process-wide switch that
+``setuptools_nolibpython.build_meta`` and the wrapper turn on (force_enable).
+
 Validation is strict (unknown keys and wrong types are errors naming the key) but only
 when the table exists: a project that does not use the plugin never sees an error.
 """
@@ -14,13 +17,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from .errors import ConfigError
+from .logs import get_logger
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.9/3.10 only
     import tomli as tomllib
 
+__all__ = [
+    "CHECK_SYMBOLS",
+    "ENV_OFF",
+    "ENV_ON",
+    "ENV_VAR",
+    "ON_VIOLATION",
+    "TABLE",
+    "Config",
+    "effective_config",
+    "env_override",
+    "force_enable",
+    "load_config",
+    "parse_table",
+    "project_dir",
+    "read_pyproject_table",
+]
+
 TABLE = "setuptools-nolibpython"
 ENV_VAR = "SETUPTOOLS_NOLIBPYTHON"
+
+log = get_logger(__name__)
 
 ON_VIOLATION = ("error", "warn", "repair")
 #: PEP 517's build-backend syntax: ``module`` or ``module:object`` (dotted names, spaces around ":").
@@ -29,10 +54,6 @@ CHECK_SYMBOLS = ("error", "warn", "off")
 #: The spellings ``SETUPTOOLS_NOLIBPYTHON`` accepts, case-insensitively.
 ENV_ON = ("1", "true", "yes", "on")
 ENV_OFF = ("0", "false", "no", "off")
-
-
-class ConfigError(ValueError):
-    """A bad value in the table or the environment; the message names file and key."""
 
 
 @dataclass(frozen=True)
@@ -163,3 +184,45 @@ def load_config(
             )
         enable = forced
     return dataclasses.replace(config, enable=enable) if enable != config.enable else config
+
+
+_force_enable = False
+_said_disabled = False
+
+
+def force_enable() -> None:
+    """Turn the plugin on for this process (``setuptools_nolibpython.build_meta``)."""
+    global _force_enable
+    _force_enable = True
+
+
+def effective_config(project_dir: Path, explicit: bool = False) -> Config:
+    """The config of the project in ``project_dir``; ``explicit``: the build_ext class opts in."""
+    config = load_config(project_dir, force_enable=_force_enable or explicit)
+    _announce_disabled(config)
+    return config
+
+
+def _announce_disabled(config: Config) -> None:
+    """One warning per process when the environment switched off a plugin the project asked for."""
+    global _said_disabled
+    if config.disabled_by and not _said_disabled:
+        log.warning("%s", config.disabled_by)
+        _said_disabled = True
+
+
+def project_dir(dist: Any) -> Path:
+    """The directory of the project being built, whose pyproject.toml holds its table.
+
+    The distribution's ``src_root`` when given, else the directory of the setup script
+    when one runs as the program (``python ../proj/setup.py build``), else the current
+    directory (pip, build and uv run the backend there; setuptools' build_meta executes
+    setup.py without making it ``sys.argv[0]``).
+    """
+    root = getattr(dist, "src_root", None)
+    if isinstance(root, str) and root:
+        return Path(root).resolve()
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "setup.py" and os.path.isfile(script):
+        return Path(os.path.dirname(os.path.abspath(script)))
+    return Path.cwd()

@@ -12,23 +12,25 @@ import struct
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .elf import ElfInfo, ElfReadError, read_bytes
+from .elf import ElfInfo, read_bytes
+from .errors import ElfReadError
 from .sources import ByteSource
+
+__all__ = ["DT_GNU_HASH", "DT_HASH", "DT_SYMTAB", "DynamicSymbols", "first_tags", "read_dynamic_symbols", "symbol_key"]
 
 DT_HASH = 4
 DT_SYMTAB = 6
-DT_SYMENT = 11
+_DT_SYMENT = 11
 DT_GNU_HASH = 0x6FFFFEF5
-SHT_DYNSYM = 11
+_SHT_DYNSYM = 11
 
-STB_GLOBAL = 1
-STB_WEAK = 2
-STB_GNU_UNIQUE = 10
-STV_DEFAULT = 0
-STV_PROTECTED = 3
-EXPORTED_BINDINGS = frozenset({STB_GLOBAL, STB_WEAK, STB_GNU_UNIQUE})
-EXPORTED_VISIBILITY = frozenset({STV_DEFAULT, STV_PROTECTED})
-
+_STB_GLOBAL = 1
+_STB_WEAK = 2
+_STB_GNU_UNIQUE = 10
+_STV_DEFAULT = 0
+_STV_PROTECTED = 3
+_EXPORTED_BINDINGS = frozenset({_STB_GLOBAL, _STB_WEAK, _STB_GNU_UNIQUE})
+_EXPORTED_VISIBILITY = frozenset({_STV_DEFAULT, _STV_PROTECTED})
 
 
 def symbol_key(name: str) -> int:
@@ -54,7 +56,7 @@ class DynamicSymbols:
         return symbol_key(name) in self.defined
 
 
-EMPTY = DynamicSymbols(frozenset(), ())
+_EMPTY = DynamicSymbols(frozenset(), ())
 
 
 def first_tags(info: ElfInfo) -> Dict[int, int]:
@@ -102,7 +104,7 @@ def _count_from_gnu_hash(src: ByteSource, info: ElfInfo, vaddr: int, end: str) -
 
 
 def _count_from_sections(src: ByteSource, info: ElfInfo, end: str) -> Optional[int]:
-    """Size of the SHT_DYNSYM section: the fallback when there is no hash table."""
+    """Size of the _SHT_DYNSYM section: the fallback when there is no hash table."""
     if info.elf_class == 64:
         shoff, = struct.unpack(end + "Q", read_bytes(src, 0x28, 8, "ELF header"))
         shentsize, shnum = struct.unpack(end + "HH", read_bytes(src, 0x3A, 4, "ELF header"))
@@ -114,7 +116,7 @@ def _count_from_sections(src: ByteSource, info: ElfInfo, end: str) -> Optional[i
     if shoff == 0 or shnum == 0 or shentsize != want or shoff + shnum * want > src.size:
         return None
     for sh in struct.iter_unpack(layout, read_bytes(src, shoff, shnum * want, "section headers")):
-        if sh[1] == SHT_DYNSYM and sh[9]:
+        if sh[1] == _SHT_DYNSYM and sh[9]:
             return int(sh[5] // sh[9])
     return None
 
@@ -122,15 +124,15 @@ def _count_from_sections(src: ByteSource, info: ElfInfo, end: str) -> Optional[i
 def read_dynamic_symbols(src: ByteSource, info: ElfInfo) -> DynamicSymbols:
     """The dynamic symbols of an ELF file; ElfReadError with a one-line reason if malformed."""
     if not info.is_dynamic:
-        return EMPTY
+        return _EMPTY
     tags = first_tags(info)
     symtab_vaddr = tags.get(DT_SYMTAB)
     if symtab_vaddr is None:
-        return EMPTY
+        return _EMPTY
     end = "<" if info.little_endian else ">"
     sym_size = 24 if info.elf_class == 64 else 16
-    if tags.get(DT_SYMENT, sym_size) != sym_size:
-        raise ElfReadError(f"DT_SYMENT is {tags[DT_SYMENT]}, not {sym_size}")
+    if tags.get(_DT_SYMENT, sym_size) != sym_size:
+        raise ElfReadError(f"_DT_SYMENT is {tags[_DT_SYMENT]}, not {sym_size}")
     symoff = info.vaddr_to_offset(symtab_vaddr)
     if symoff is None:
         raise ElfReadError(f"DT_SYMTAB address {symtab_vaddr:#x} is not inside any loaded segment")
@@ -159,10 +161,10 @@ def read_dynamic_symbols(src: ByteSource, info: ElfInfo) -> DynamicSymbols:
     # Only st_name, st_info, st_other and st_shndx are needed: pad over the rest.
     fmt = end + ("IBBH16x" if info.elf_class == 64 else "I8xBBH")
     # Two passes over the table instead of one list of 75k tuples: less memory at the peak.
-    undefined_offs = [n for n, i, _o, sh in struct.iter_unpack(fmt, table) if sh == 0 and n and i >> 4 == STB_GLOBAL]
+    undefined_offs = [n for n, i, _o, sh in struct.iter_unpack(fmt, table) if sh == 0 and n and i >> 4 == _STB_GLOBAL]
     defined_offs = [
         n for n, i, o, sh in struct.iter_unpack(fmt, table)
-        if sh != 0 and n and i >> 4 in EXPORTED_BINDINGS and o & 3 in EXPORTED_VISIBILITY
+        if sh != 0 and n and i >> 4 in _EXPORTED_BINDINGS and o & 3 in _EXPORTED_VISIBILITY
     ]
     return DynamicSymbols(
         frozenset(hash(_name_bytes(strings, off)) for off in defined_offs),

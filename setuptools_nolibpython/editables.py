@@ -23,6 +23,8 @@ import zipfile
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
+__all__ = ["ExternalFiles", "external_files"]
+
 #: meson-python's loader module at the root of its editable wheels.
 _MESONPY_LOADER = re.compile(r"_[^/]+_editable_loader\.py")
 _MAX_LOADER = 4 * 1024 * 1024

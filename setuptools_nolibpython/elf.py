@@ -9,12 +9,41 @@ one-line reason; no allocation is sized by an unchecked header field.
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Dict, List, Optional, Tuple
 
-from .sources import ByteSource, SourceError
+from .errors import ElfReadError, SourceError
+from .sources import ByteSource
+
+__all__ = [
+    "DT_NEEDED",
+    "DT_NULL",
+    "DT_RPATH",
+    "DT_RUNPATH",
+    "DT_SONAME",
+    "DT_STRSZ",
+    "DT_STRTAB",
+    "ELF_MAGIC",
+    "MAX_DYNAMIC_ENTRIES",
+    "MAX_STRING",
+    "MAX_STRING_ENTRIES",
+    "PN_XNUM",
+    "PT_DYNAMIC",
+    "PT_INTERP",
+    "PT_LOAD",
+    "DynamicEntry",
+    "ElfInfo",
+    "Segment",
+    "describe_machine",
+    "read_bytes",
+    "read_elf",
+    "read_string",
+    "uses_origin",
+    "vaddr_to_offset",
+]
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -42,10 +71,6 @@ MAX_STRING = 64 * 1024
 MAX_STRING_ENTRIES = 4096
 
 
-class ElfReadError(Exception):
-    """A file that looks like ELF but cannot be read; ``str()`` is a one-line reason."""
-
-
 @dataclass(frozen=True)
 class DynamicEntry:
     tag: int
@@ -71,16 +96,16 @@ class ElfInfo:
     machine: str
     file_type: str
     segments: Tuple[Segment, ...]
-    dynamic_offset: Optional[int]
-    dynamic_slots: int
     entry_size: int
-    entries: Tuple[DynamicEntry, ...]
-    strtab_offset: Optional[int]
-    strtab_size: int
-    needed: Tuple[str, ...]
-    rpath: Tuple[str, ...]
-    runpath: Tuple[str, ...]
-    soname: Optional[str]
+    dynamic_offset: Optional[int] = None
+    dynamic_slots: int = 0
+    entries: Tuple[DynamicEntry, ...] = ()
+    strtab_offset: Optional[int] = None
+    strtab_size: int = 0
+    needed: Tuple[str, ...] = ()
+    rpath: Tuple[str, ...] = ()
+    runpath: Tuple[str, ...] = ()
+    soname: Optional[str] = None
 
     @property
     def is_dynamic(self) -> bool:
@@ -114,6 +139,20 @@ def _parse(struct_def: Any, data: bytes, what: str) -> Any:
         return struct_def.parse(data)
     except Exception as exc:  # pyelftools' construct raises several types
         raise ElfReadError(f"cannot parse {what}: {exc}") from None
+
+
+def describe_machine(machine: str) -> str:
+    """The name people know an e_machine value by ("EM_AARCH64" -> "AArch64"), from
+    pyelftools' table of every value; imported here only, when a message needs it."""
+    from elftools.elf.descriptions import describe_e_machine
+
+    text = str(describe_e_machine(machine))
+    return machine if text.startswith("<unknown") else text
+
+
+def uses_origin(entry: str) -> bool:
+    """Does an RPATH/RUNPATH entry name ``$ORIGIN`` (the directory of the file itself)?"""
+    return "$ORIGIN" in entry or "${ORIGIN}" in entry
 
 
 def vaddr_to_offset(segments: Tuple[Segment, ...], vaddr: int) -> Optional[int]:
@@ -244,12 +283,16 @@ def _segments(src: ByteSource, hdr: _Header) -> Tuple[Segment, ...]:
 def read_elf(src: ByteSource) -> ElfInfo:
     """The load-time facts of ``src``; raises ElfReadError with a one-line reason."""
     hdr = _elf_header(src)
-    little, cls, machine, ftype = hdr.little, hdr.elf_class, hdr.machine, hdr.file_type
+    little, cls = hdr.little, hdr.elf_class
     segments = _segments(src, hdr)
     dyn = next((s for s in segments if s.type == PT_DYNAMIC), None)
     entry_size = 16 if cls == 64 else 8
+    header_only = ElfInfo(
+        elf_class=cls, little_endian=little, machine=hdr.machine, file_type=hdr.file_type, segments=segments,
+        entry_size=entry_size,
+    )
     if dyn is None:
-        return ElfInfo(cls, little, machine, ftype, segments, None, 0, entry_size, (), None, 0, (), (), (), None)
+        return header_only
     if dyn.offset >= src.size or dyn.filesz == 0:
         raise ElfReadError(
             f"dynamic section at {dyn.offset:#x} (size {dyn.filesz:#x}) lies past the end of the file "
@@ -299,14 +342,15 @@ def read_elf(src: ByteSource) -> ElfInfo:
             assert strtab_off is not None
             strings[e.value] = read_string(src, strtab_off, strsz, e.value, _STRING_TAG_NAMES[e.tag])
 
-    def text(entry: DynamicEntry, what: str) -> str:
-        return strings[entry.value]
-
-    needed = tuple(text(e, "DT_NEEDED") for e in entries if e.tag == DT_NEEDED)
-    rpath = tuple(p for e in entries if e.tag == DT_RPATH for p in text(e, "DT_RPATH").split(":") if p)
-    runpath = tuple(p for e in entries if e.tag == DT_RUNPATH for p in text(e, "DT_RUNPATH").split(":") if p)
-    soname = next((text(e, "DT_SONAME") for e in entries if e.tag == DT_SONAME), None)
-    return ElfInfo(
-        cls, little, machine, ftype, segments, dyn.offset, slots, entry_size, tuple(entries),
-        strtab_off, strsz, needed, rpath, runpath, soname,
+    return dataclasses.replace(
+        header_only,
+        dynamic_offset=dyn.offset,
+        dynamic_slots=slots,
+        entries=tuple(entries),
+        strtab_offset=strtab_off,
+        strtab_size=strsz,
+        needed=tuple(strings[e.value] for e in entries if e.tag == DT_NEEDED),
+        rpath=tuple(p for e in entries if e.tag == DT_RPATH for p in strings[e.value].split(":") if p),
+        runpath=tuple(p for e in entries if e.tag == DT_RUNPATH for p in strings[e.value].split(":") if p),
+        soname=next((strings[e.value] for e in entries if e.tag == DT_SONAME), None),
     )

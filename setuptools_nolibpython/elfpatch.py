@@ -17,8 +17,9 @@ from typing import Collection, List, Sequence, Tuple
 
 from . import policy
 from .elf import DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DynamicEntry, ElfInfo, read_string
-from .scan import dir_has_libpython
 from .sources import ByteSource
+
+__all__ = ["EditPlan", "Patch", "apply_patches", "patch_file", "plan_edit", "plan_repair", "write_atomically"]
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def plan_repair(
     # A program that embeds Python needs its libpython: removing it breaks start-up.
     drop_needed = set(policy.libpython_needed(info)) if remove_libpython and not info.is_executable else set()
     drop_rpath = (
-        set(policy.removable_rpath_entries(info, interpreter_libdirs, dir_has_libpython, os.path.exists))
+        set(policy.removable_rpath_entries(info, interpreter_libdirs, policy.dir_has_libpython, os.path.exists))
         if strip_rpath
         else set()
     )

@@ -9,35 +9,27 @@ verdict is on what ships.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Iterable, List, Sequence, Tuple
 
 from .config import Config
-from .elf import ElfReadError, read_elf
+from .elf import read_elf
 from .elfpatch import patch_file, plan_repair
-from .policy import printable
+from .errors import ElfReadError, RepairError, ViolationError
+from .logs import PREFIX, get_logger
+from .policy import current_interpreter_libdirs, is_allowed, printable
 from .report import needs_libpython, problem_lines, summary
-from .scan import (
-    ScanOptions,
-    ScanReport,
-    current_interpreter_libdirs,
-    is_allowed,
-    is_elf_file,
-    scan_elf_files,
-    scan_wheel,
-)
+from .results import ScanOptions, ScanReport
+from .scan import is_elf_file, scan_elf_files, scan_wheel
 from .sources import FileSource
 from .symbols import symbol_checks
 from .wheeltags import wheel_target
 
-log = logging.getLogger("setuptools_nolibpython")
+__all__ = ["apply_fixes", "enforce", "enforce_wheel", "verdict"]
 
-class ViolationError(Exception):
-    """The build must fail; the message lists each file, what is wrong and the fix."""
+log = get_logger(__name__)
 
-
-def options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
+def _options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
     return ScanOptions(
         allow=config.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
@@ -68,11 +60,11 @@ def apply_fixes(files: Sequence[Tuple[str, str]], config: Config) -> List[str]:
         if plan.empty:
             continue
         patch_file(path, plan)
-        done += fix_lines(rel, plan.removed_needed, plan.removed_rpath)
+        done += _fix_lines(rel, plan.removed_needed, plan.removed_rpath)
     return done
 
 
-def fix_lines(rel: str, removed_needed: Iterable[str], removed_rpath: Iterable[str]) -> List[str]:
+def _fix_lines(rel: str, removed_needed: Iterable[str], removed_rpath: Iterable[str]) -> List[str]:
     """The log lines of one file's fixes, the same for a tree and a wheel."""
     return [f"{rel}: repaired: removed DT_NEEDED {name}" for name in removed_needed] + [
         f"{rel}: removed RPATH/RUNPATH entry {entry} (build interpreter's lib dir)" for entry in removed_rpath
@@ -88,8 +80,8 @@ def enforce(
     """
     elf_files = [(rel, path) for rel, path in files if is_elf_file(path)]  # the one look at each file
     for line in apply_fixes(elf_files, config):
-        log.info("setuptools-nolibpython: %s", line)
-    return verdict(scan_elf_files(where, elf_files, options_for(config, wheel_tags)), config, hint)
+        log.info("%s", line)
+    return verdict(scan_elf_files(where, elf_files, _options_for(config, wheel_tags)), config, hint)
 
 
 def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
@@ -99,7 +91,7 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
     it), so the wheel is whole or unchanged. The caller deletes the wheel on
     ViolationError (on-violation = "error").
     """
-    from .wheelrepair import RepairError, repair_wheel
+    from .wheelrepair import repair_wheel
 
     try:
         result = repair_wheel(
@@ -111,14 +103,14 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
             in_place=True,
         )
     except RepairError as exc:
-        raise ViolationError(f"setuptools-nolibpython: {exc}") from None
+        raise ViolationError(f"{PREFIX}{exc}") from None
     for fix in result.fixes:
-        for line in fix_lines(fix.path, fix.removed_needed, fix.removed_rpath):
-            log.info("setuptools-nolibpython: %s", line)
+        for line in _fix_lines(fix.path, fix.removed_needed, fix.removed_rpath):
+            log.info("%s", line)
     tags, mismatch = wheel_target(wheel)  # WHEEL's Tag lines, as `nolibpython check` reads them
     if mismatch:
-        log.warning("setuptools-nolibpython: %s: %s", wheel, mismatch)
-    return verdict(scan_wheel(wheel, options_for(config, tags)), config, hint)
+        log.warning("%s: %s", wheel, mismatch)
+    return verdict(scan_wheel(wheel, _options_for(config, tags)), config, hint)
 
 
 def verdict(report: ScanReport, config: Config, hint: str = "") -> ScanReport:
@@ -129,17 +121,17 @@ def verdict(report: ScanReport, config: Config, hint: str = "") -> ScanReport:
     """
     lines = [line for r in report.files for line in problem_lines(r)]
     if report.failed:
-        head = ["setuptools-nolibpython: " + summary(report)]
+        head = [summary(report)]
         head += [printable(f"  {report.target}: {e}") for e in report.errors]
         text = "\n".join(head + ["  " + ln for ln in lines])
         if config.on_violation == "warn":
-            log.warning("%s", text)
+            log.warning("%s", text)  # the logger adds the prefix
             return report
         if any(needs_libpython(r) and not r.allowed for r in report.files):
             text += f"\n  {hint}" if hint else ""
             text += '\n  (set on-violation = "repair" in [tool.setuptools-nolibpython] to fix such files automatically)'
-        raise ViolationError(text)
+        raise ViolationError(PREFIX + text)
     for ln in lines:
-        log.warning("setuptools-nolibpython: %s", ln)
-    log.info("setuptools-nolibpython: %s", summary(report))
+        log.warning("%s", ln)
+    log.info("%s", summary(report))
     return report

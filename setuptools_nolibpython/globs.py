@@ -13,6 +13,8 @@ import fnmatch
 from functools import lru_cache
 from typing import Sequence, Tuple
 
+__all__ = ["match_path", "matches_any"]
+
 
 @lru_cache(maxsize=512)
 def _segments(pattern: str) -> Tuple[str, ...]:

@@ -11,6 +11,12 @@ from __future__ import annotations
 import sys
 from typing import Optional
 
+from .logs import get_logger
+
+__all__ = ["platform_allows", "unsupported_reason"]
+
+log = get_logger(__name__)
+
 _ELF_PLATFORM_PREFIXES = ("linux", "freebsd", "netbsd", "openbsd", "dragonfly", "sunos", "gnu")
 
 
@@ -28,3 +34,18 @@ def unsupported_reason(platform: Optional[str] = None) -> Optional[str]:
     if plat.startswith(_ELF_PLATFORM_PREFIXES):
         return None
     return f"platform {plat!r} is not a known ELF platform"
+
+
+_said_platform = False
+
+
+def platform_allows() -> bool:
+    """False (and say why, once per process) where the rule does not hold."""
+    global _said_platform
+    reason = unsupported_reason()
+    if reason is None:
+        return True
+    if not _said_platform:
+        log.info("changing nothing: %s", reason)
+        _said_platform = True
+    return False

@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Optional, Set, Tuple
 
 from .dynsym import symbol_key
-from .elf import ELF_MAGIC, ElfReadError
+from .elf import ELF_MAGIC
+from .errors import ElfReadError
 from .ldso import Closure, LoadedObject, Resolver, load_closure, load_system_object, object_key
 from .pybuild import PYTHON_NAME, Build, abi_flags
 from .stable_abi import Version
+
+__all__ = ["InterpreterScope", "interpreter_release", "interpreter_scope"]
 
 
 @dataclass

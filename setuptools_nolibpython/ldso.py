@@ -18,14 +18,24 @@ from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .dynsym import first_tags, read_dynamic_symbols, symbol_key
-from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_bytes, read_elf
+from .elf import ELF_MAGIC, PT_INTERP, ElfInfo, read_bytes, read_elf, uses_origin
+from .errors import ElfReadError, SourceError
 from .names import is_libpython_filename
-from .sources import ByteSource, FileSource, SourceError
+from .sources import ByteSource, FileSource
 
-DT_FLAGS_1 = 0x6FFFFFFB
-DF_1_PIE = 0x08000000
-PT_INTERP = 3
+__all__ = [
+    "Closure",
+    "LoadedObject",
+    "Resolver",
+    "default_library_dirs",
+    "load_closure",
+    "load_system_object",
+    "make_object",
+    "object_key",
+]
 
+_DT_FLAGS_1 = 0x6FFFFFFB
+_DF_1_PIE = 0x08000000
 
 
 @dataclass(frozen=True)
@@ -47,10 +57,6 @@ class LoadedObject:
     is_executable: bool = False
     ident: str = ""  # identity: the wheel path, or the real path on this machine
 
-    @property
-    def is_module(self) -> bool:
-        return self.has_module_init
-
     def defines(self, name: str) -> bool:
         return symbol_key(name) in self.defined
 
@@ -69,11 +75,11 @@ def _interp_path(src: ByteSource, info: ElfInfo) -> Optional[str]:
 
 
 def _is_executable(info: ElfInfo, interp: Optional[str]) -> bool:
-    """A program rather than a library: ElfInfo.is_executable, or a PIE marked DF_1_PIE."""
+    """A program rather than a library: ElfInfo.is_executable, or a PIE marked _DF_1_PIE."""
     if info.is_executable:
         return True
-    flags_1 = first_tags(info).get(DT_FLAGS_1, 0)
-    return interp is not None and bool(flags_1 & DF_1_PIE)
+    flags_1 = first_tags(info).get(_DT_FLAGS_1, 0)
+    return interp is not None and bool(flags_1 & _DF_1_PIE)
 
 
 def make_object(path: str, in_wheel: bool, src: ByteSource, info: ElfInfo, ident: str = "") -> LoadedObject:
@@ -159,13 +165,12 @@ def default_library_dirs() -> Tuple[str, ...]:
     return _DEFAULT_DIRS
 
 
-SearchDir = Tuple[bool, str]  # (inside the wheel, directory)
+_SearchDir = Tuple[bool, str]  # (inside the wheel, directory)
 
 
-def _expand(entry: str, obj: LoadedObject) -> Optional[SearchDir]:
+def _expand(entry: str, obj: LoadedObject) -> Optional[_SearchDir]:
     """An RPATH/RUNPATH entry as a directory, ``$ORIGIN`` taken where ``obj`` lies."""
-    has_origin = "$ORIGIN" in entry or "${ORIGIN}" in entry
-    if not has_origin:
+    if not uses_origin(entry):
         return (False, os.path.normpath(entry)) if entry.startswith("/") else None
     if obj.in_wheel:
         origin = posixpath.dirname(obj.path) or "."
@@ -190,9 +195,9 @@ class Resolver:
         self.search_system = search_system
         self.elf_class = elf_class
         self.machine = machine
-        self._found: Dict[Tuple[str, Tuple[Optional[SearchDir], ...]], Optional[LoadedObject]] = {}
+        self._found: Dict[Tuple[str, Tuple[Optional[_SearchDir], ...]], Optional[LoadedObject]] = {}
 
-    def _at(self, d: SearchDir, name: str) -> Optional[LoadedObject]:
+    def _at(self, d: _SearchDir, name: str) -> Optional[LoadedObject]:
         in_wheel, directory = d
         if in_wheel:
             obj = self.wheel.get(posixpath.normpath(posixpath.join(directory, name)))
@@ -211,7 +216,7 @@ class Resolver:
             if requester.in_wheel:
                 return self.wheel.get(posixpath.normpath(name))
             return None
-        dirs: List[Optional[SearchDir]] = []
+        dirs: List[Optional[_SearchDir]] = []
         if not requester.runpath:
             for obj in (requester, *loaders):
                 dirs.extend(_expand(e, obj) for e in obj.rpath)
@@ -221,8 +226,8 @@ class Resolver:
             self._found[key] = self._search(name, dirs)
         return self._found[key]
 
-    def _search(self, name: str, dirs: List[Optional[SearchDir]]) -> Optional[LoadedObject]:
-        seen: Set[SearchDir] = set()
+    def _search(self, name: str, dirs: List[Optional[_SearchDir]]) -> Optional[LoadedObject]:
+        seen: Set[_SearchDir] = set()
         for d in [*dirs, *((False, d) for d in default_library_dirs())]:
             if d is None or d in seen:
                 continue

@@ -6,7 +6,8 @@ Two jobs, both without touching a compiler object:
   inside ``-Wl,`` lists and ``-Xlinker`` pairs);
 - drop what forbids undefined symbols (``-Wl,--no-undefined``, ``-Wl,-z,defs``,
   ``-zdefs``, ``-z defs``, ``--unresolved-symbols=report-all``), then append flags that
-  really allow them, since the last option wins (FIELD-NOTES 4).
+  really allow them: GNU ld (bfd and gold) takes the last of conflicting options, so a
+  ban that comes later (LDFLAGS after extra_link_args) would win again.
 
 Arguments are split into segments (one driver token, one ``-Wl,`` list, one ``-Xlinker``
 pair); their linker words form one stream so pairs such as ``-Wl,-z -Wl,defs`` or
@@ -20,6 +21,17 @@ from dataclasses import dataclass
 from typing import List, Optional, Sequence, Set, Tuple
 
 from .names import is_libpython_filename, is_libpython_libname
+
+__all__ = [
+    "ALLOW_UNDEFINED_ARGS",
+    "LIBPYTHON",
+    "NO_UNDEFINED",
+    "Change",
+    "filter_libraries",
+    "filter_link_args",
+    "filter_objects",
+    "with_allow_undefined",
+]
 
 #: Appended to every extension link. ``--allow-shlib-undefined`` covers symbols in the
 #: shared libraries linked against; ``--unresolved-symbols=ignore-in-object-files`` is

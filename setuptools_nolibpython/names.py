@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 
+__all__ = ["is_libpython_filename", "is_libpython_libname"]
+
 # libpython3.11.so.1.0, libpython3.13t.so, libpython3.7m.so.1.0, libpython3.so,
 # libpython2.7.a, libpython3.14td.so.1.0, and Debian's position-independent archive
 # libpython3.11-pic.a (the one that links into a shared object) ...
@@ -29,12 +31,6 @@ def is_libpython_filename(name: str) -> bool:
     only the last component counts.
     """
     return _FILE_RE.match(os.path.basename(name)) is not None
-
-
-def is_libpython_static(name: str) -> bool:
-    """True for ``libpythonX.Y.a`` (or ``-pic.a``): linking it embeds a second runtime."""
-    m = _FILE_RE.match(os.path.basename(name))
-    return m is not None and m.group("static") is not None
 
 
 def is_libpython_libname(name: str) -> bool:

@@ -1,21 +1,38 @@
 """Verdicts: what in an ElfInfo breaks the no-libpython rule, and how to fix it.
 
-Pure functions over ElfInfo; anything that needs the file system comes in as a callable
-so that the plugin (build machine) and the CLI (any wheel) share one policy.
+The verdicts are pure functions over ElfInfo; anything that needs the file system comes
+in as a value or a callable, so that the plugin (build machine) and the CLI (any wheel)
+share one policy. The inputs that read this machine (current_interpreter_libdirs,
+dir_has_libpython) and the ``allow`` test live here too, beside the verdicts they feed.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import Callable, Iterable, List, Tuple
+import sysconfig
+from functools import lru_cache
+from typing import Callable, Iterable, List, Sequence, Tuple
 
-from .elf import ElfInfo
+from .elf import ElfInfo, uses_origin
+from .globs import matches_any
 from .names import is_libpython_filename
+from .results import ERROR, WARNING, Problem
 
-ERROR = "error"
-WARNING = "warning"
+__all__ = [
+    "EXECUTABLE_NEEDS_LIBPYTHON",
+    "NEEDS_LIBPYTHON",
+    "PYTHON_RPATH",
+    "UNREADABLE",
+    "current_interpreter_libdirs",
+    "dir_has_libpython",
+    "is_allowed",
+    "libpython_needed",
+    "libpython_problems",
+    "printable",
+    "removable_rpath_entries",
+    "rpath_problems",
+]
 
 NEEDS_LIBPYTHON = "needs-libpython"
 EXECUTABLE_NEEDS_LIBPYTHON = "executable-needs-libpython"
@@ -23,29 +40,44 @@ PYTHON_RPATH = "python-rpath"
 UNREADABLE = "unreadable"
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One finding: ``code`` for machines, ``message`` and ``fix`` for people."""
-
-    code: str
-    severity: str
-    message: str
-    fix: str
-    detail: str = ""  # the offending value: a DT_NEEDED name, an RPATH entry, a symbol
-
-
-FIX_LIBPYTHON = (
+_FIX_LIBPYTHON = (
     "do not link libpython: remove it from libraries=, extra_link_args, extra_objects or LDFLAGS "
     "(builds with setuptools-nolibpython enabled strip it), or run "
     "'nolibpython repair' on the wheel; if the file embeds Python on purpose, list it in allow"
 )
 
 
-FIX_EXECUTABLE = (
+_FIX_EXECUTABLE = (
     "link libpython statically (libpythonX.Y.a, with -Wl,-E so that modules find its symbols), or make "
     "the program depend on an installed libpython (the package that provides it), or list it in allow; "
     "repair never edits a program: without that entry it would fail at start-up"
 )
+
+
+def current_interpreter_libdirs() -> Tuple[str, ...]:
+    """The running interpreter's LIBDIR (and its real path): where libpython lives."""
+    out: List[str] = []
+    for var in ("LIBDIR", "LIBPL"):
+        d = sysconfig.get_config_var(var)
+        if isinstance(d, str) and d:
+            for p in (os.path.normpath(d), os.path.realpath(d)):
+                if p not in out:
+                    out.append(p)
+    return tuple(out)
+
+
+@lru_cache(maxsize=256)
+def dir_has_libpython(path: str) -> bool:
+    """Does a directory on this machine hold a libpython (an RPATH entry that serves it)?"""
+    try:
+        return any(is_libpython_filename(n) for n in os.listdir(path))
+    except OSError:
+        return False
+
+
+def is_allowed(path: str, patterns: Sequence[str]) -> bool:
+    """Does an ``allow`` glob match ``path``? (path-segment semantics: see globs)."""
+    return matches_any(path, patterns)
 
 
 def libpython_needed(info: ElfInfo) -> Tuple[str, ...]:
@@ -61,7 +93,7 @@ _PYTHON_LIBDIR_PATTERNS = (
 )
 
 
-def is_python_libdir(
+def _is_python_libdir(
     path: str,
     interpreter_libdirs: Iterable[str] = (),
     dir_has_libpython: Callable[[str], bool] = lambda _d: False,
@@ -72,7 +104,7 @@ def is_python_libdir(
     well-known layout (pyenv, manylinux /opt/python, config-X.Y dirs). ``$ORIGIN`` paths
     are the module's own and never count.
     """
-    if "$ORIGIN" in path or "${ORIGIN}" in path or not path.startswith("/"):
+    if uses_origin(path) or not path.startswith("/"):
         return False
     norm = os.path.normpath(path)
     if norm in {os.path.normpath(d) for d in interpreter_libdirs}:
@@ -99,7 +131,7 @@ def removable_rpath_entries(
     others = [n for n in info.needed if not is_libpython_filename(n) and "/" not in n]
     out: List[str] = []
     for entry in info.rpath + info.runpath:
-        if entry in out or not is_python_libdir(entry, libdirs, dir_has_libpython):
+        if entry in out or not _is_python_libdir(entry, libdirs, dir_has_libpython):
             continue
         if any(lib_exists(os.path.join(entry, n)) for n in others):
             continue
@@ -123,12 +155,12 @@ def libpython_problems(info: ElfInfo) -> List[Problem]:
                 EXECUTABLE_NEEDS_LIBPYTHON, ERROR,
                 f"is a program that embeds Python through {printable(name)} (DT_NEEDED), not an extension "
                 "module: it starts only where that library is installed",
-                FIX_EXECUTABLE, name,
+                _FIX_EXECUTABLE, name,
             )
             for name in libpython_needed(info)
         ]
     return [
-        Problem(NEEDS_LIBPYTHON, ERROR, f"needs {printable(name)} (DT_NEEDED)", FIX_LIBPYTHON, name)
+        Problem(NEEDS_LIBPYTHON, ERROR, f"needs {printable(name)} (DT_NEEDED)", _FIX_LIBPYTHON, name)
         for name in libpython_needed(info)
     ]
 

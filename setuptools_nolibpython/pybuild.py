@@ -11,7 +11,21 @@ import posixpath
 import re
 from typing import Iterable, Optional, Set, Tuple
 
+from packaging.tags import parse_tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
 from .stable_abi import Version
+
+__all__ = [
+    "PYTHON_NAME",
+    "Build",
+    "abi_flags",
+    "cp_build",
+    "file_python_build",
+    "is_abi3_name",
+    "is_python_symbol",
+    "parse_wheel_tags",
+]
 
 _PY_SYMBOL = re.compile(r"^_?Py")
 _CPYTHON_SUFFIX = re.compile(r"\.cpython-(\d)(\d+)([a-z]*)(?:-|\.so)")
@@ -31,22 +45,19 @@ def is_python_symbol(name: str) -> bool:
     return _PY_SYMBOL.match(name) is not None
 
 
-
-
 def parse_wheel_tags(tags: Iterable[str]) -> Tuple[Set[str], Set[str]]:
-    """(python tags, abi tags) from ``py-abi-plat`` triples or wheel file names."""
+    """(python tags, abi tags) from ``py-abi-plat`` triples (compressed sets expanded) or
+    wheel file names, read by ``packaging`` (PEP 425, PEP 427); what it cannot parse says nothing."""
     pys: Set[str] = set()
     abis: Set[str] = set()
     for tag in tags:
         base = os.path.basename(tag)
-        if base.endswith(".whl"):
-            base = base[:-4]
-        parts = base.split("-")
-        if len(parts) < 3:
+        try:
+            parsed = parse_wheel_filename(base)[3] if base.endswith(".whl") else parse_tag(base)
+        except (InvalidWheelFilename, ValueError):
             continue
-        py, abi = parts[-3], parts[-2]
-        pys.update(py.split("."))
-        abis.update(abi.split("."))
+        pys.update(t.interpreter for t in parsed)
+        abis.update(t.abi for t in parsed)
     return pys, abis
 
 

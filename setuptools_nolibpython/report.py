@@ -8,18 +8,34 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .policy import ERROR, EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, printable
-from .scan import FileResult, ScanReport
+from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, printable
+from .results import ERROR, FileResult, ScanReport
+
+__all__ = [
+    "JSON_SCHEMA_VERSION",
+    "VERDICTS",
+    "check_document",
+    "file_document",
+    "needs_libpython",
+    "problem_lines",
+    "summary",
+]
 
 
-def problem_lines(result: FileResult, include_warnings: bool = True) -> List[str]:
+def problem_lines(result: FileResult, where: str = "") -> List[str]:
+    """One line per finding: the file, its verdict, what is wrong; fix: how.
+
+    The one wording of a finding: the build log and ``nolibpython check`` both print it.
+    An error is labelled with the file's verdict (violation, allowed or unreadable, the
+    words of ``--json``), a warning as a warning. ``where`` names the container (a wheel
+    or directory) the file was found in.
+    """
+    name = f"{where}: {result.path}" if where else result.path
     out = []
     for p in result.problems:
-        if p.severity != ERROR and not include_warnings:
-            continue
-        tag = "allowed" if result.allowed and p.severity == ERROR else p.severity
+        label = result.verdict if p.severity == ERROR else p.severity
         # Names come from the scanned file: escape what cannot be printed on one line.
-        out.append(printable(f"{result.path}: {tag}: {p.message}; fix: {p.fix}"))
+        out.append(printable(f"{name}: {label}: {p.message}; fix: {p.fix}"))
     return out
 
 
@@ -56,25 +72,6 @@ def summary(report: ScanReport) -> str:
     return f"checked {n} {noun} in {report.target}: " + ", ".join(parts) + extra
 
 
-def file_line(result: FileResult, where: str = "") -> Optional[str]:
-    """One line for a file with problems (what is wrong, then how to fix it); None if none.
-
-    ``where`` names the container (a wheel or directory) the file was found in.
-    """
-    if not result.problems:
-        return None
-    name = f"{where}: {result.path}" if where else result.path
-    label = "warning" if result.verdict == "clean" else result.verdict
-    whats = []
-    fixes: List[str] = []
-    for p in result.problems:
-        whats.append(p.message if p.severity == ERROR or label == "warning" else f"{p.severity}: {p.message}")
-        if p.fix not in fixes:
-            fixes.append(p.fix)
-    # Names come from the scanned file: escape what cannot be printed on one line.
-    return printable(f"{name}: {label}: " + "; ".join(whats) + "; fix: " + " | ".join(fixes))
-
-
 #: Bumped when a field changes meaning or disappears (adding a field does not bump it).
 JSON_SCHEMA_VERSION = 1
 VERDICTS = ("clean", "violation", "allowed", "unreadable")
@@ -99,6 +96,7 @@ def file_document(result: FileResult) -> Dict[str, Any]:
 
 
 def check_document(
+    version: str,
     targets: Sequence[Tuple[str, ScanReport]],
     exit_status: int,
     notes: Sequence[Sequence[str]] = (),
@@ -107,12 +105,12 @@ def check_document(
 ) -> Dict[str, Any]:
     """One JSON document for a ``check`` run over (kind, report) pairs; see docs/check-json-schema.json.
 
+    ``version`` is the tool's (the CLI passes the package's ``__version__``).
+
     ``notes[i]`` holds what the whole-wheel checks of target ``i`` could not verify,
     ``symbols[i]`` whether its symbols were checked, ``warnings[i]`` findings about the
     target itself that do not fail it (a wheel whose name and WHEEL tags disagree).
     """
-    from . import __version__
-
     totals = {v: 0 for v in VERDICTS}
     out_targets = []
     for i, (kind, report) in enumerate(targets):
@@ -133,7 +131,7 @@ def check_document(
         )
     return {
         "tool": "setuptools-nolibpython",
-        "version": __version__,
+        "version": version,
         "schema_version": JSON_SCHEMA_VERSION,
         "exit_status": exit_status,
         "ok": exit_status == 0,

@@ -3,101 +3,23 @@
 The plugin (a build tree before the wheel is zipped) and the CLI (a wheel, a tree, a
 single file) share this code. ELF files are found by their magic, not their names.
 Whole-wheel checks (symbol resolution needs every bundled library) plug in through
-WheelCheck: ``collect`` sees each file while it is open, ``finish`` sees them all.
+results.WheelCheck.
 """
 
 from __future__ import annotations
 
 import os
-import stat
-import sysconfig
 import zipfile
-from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Protocol, Sequence, Tuple, Type
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import policy, wheelsafety
-from .elf import ELF_MAGIC, ElfInfo, ElfReadError, read_elf
-from .globs import matches_any
-from .names import is_libpython_filename
-from .policy import ERROR, Problem
-from .sources import ByteSource, BytesSource, FileSource, SourceError, ZipMemberSource
+from .elf import ELF_MAGIC, read_elf
+from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError
+from .policy import dir_has_libpython, is_allowed
+from .results import ERROR, FileResult, Problem, ScanOptions, ScanReport
+from .sources import ByteSource, FileSource
 
-
-class WheelCheck(Protocol):
-    """A check that needs more than one file at a time (see module docstring)."""
-
-    def collect(self, path: str, src: ByteSource, info: ElfInfo) -> None: ...
-
-    def finish(self) -> Mapping[str, Sequence[Problem]]: ...
-
-
-@dataclass(frozen=True)
-class ScanOptions:
-    allow: Tuple[str, ...] = ()
-    interpreter_libdirs: Tuple[str, ...] = ()
-    check_rpath: bool = True
-    checks: Tuple[Any, ...] = ()  # WheelCheck instances, fresh per scan
-
-
-@dataclass(frozen=True)
-class FileResult:
-    path: str
-    info: Optional[ElfInfo]
-    problems: Tuple[Problem, ...]
-    allowed: bool = False
-
-    @property
-    def verdict(self) -> str:
-        if self.info is None:
-            return "unreadable"
-        if any(p.severity == ERROR for p in self.problems):
-            return "allowed" if self.allowed else "violation"
-        return "clean"
-
-    @property
-    def failed(self) -> bool:
-        return self.verdict in ("violation", "unreadable")
-
-
-@dataclass(frozen=True)
-class ScanReport:
-    target: str
-    files: Tuple[FileResult, ...]
-    errors: Tuple[str, ...] = field(default=())  # problems of the container itself
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.errors) or any(f.failed for f in self.files)
-
-    @property
-    def failures(self) -> Tuple[FileResult, ...]:
-        return tuple(f for f in self.files if f.failed)
-
-
-def current_interpreter_libdirs() -> Tuple[str, ...]:
-    """The running interpreter's LIBDIR (and its real path): where libpython lives."""
-    out: List[str] = []
-    for var in ("LIBDIR", "LIBPL"):
-        d = sysconfig.get_config_var(var)
-        if isinstance(d, str) and d:
-            for p in (os.path.normpath(d), os.path.realpath(d)):
-                if p not in out:
-                    out.append(p)
-    return tuple(out)
-
-
-@lru_cache(maxsize=256)
-def dir_has_libpython(path: str) -> bool:
-    try:
-        return any(is_libpython_filename(n) for n in os.listdir(path))
-    except OSError:
-        return False
-
-
-def is_allowed(path: str, patterns: Sequence[str]) -> bool:
-    """Does an ``allow`` glob match ``path``? (path-segment semantics: see globs)."""
-    return matches_any(path, patterns)
+__all__ = ["is_elf_file", "iter_tree_files", "scan_elf_files", "scan_file", "scan_paths", "scan_tree", "scan_wheel"]
 
 
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
@@ -207,38 +129,26 @@ def scan_tree(root: str, options: ScanOptions) -> ScanReport:
     return scan_paths(root, list(iter_tree_files(root)), options)
 
 
-_MEMBER_ERRORS: Tuple[Type[BaseException], ...] = (SourceError, *wheelsafety.ZIP_READ_ERRORS)
-
-
 def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
-    """Scan a wheel in place, streaming each member; nothing is extracted to disk."""
+    """Scan a wheel in place, streaming each member; nothing is extracted to disk.
+
+    Two stages: the container (wheelsafety.WheelContents: hostile names, links, bombs,
+    RECORD; a small wheel's members verified one by one), then each member it hands on
+    is judged if it is an ELF file.
+    """
     results: List[FileResult] = []
     try:
         zf = zipfile.ZipFile(path)
-    except wheelsafety.ZIP_READ_ERRORS as exc:  # also NotImplementedError: "zip file version 25.5"
+    except ZIP_ERRORS as exc:
         return ScanReport(path, (), (f"not a readable wheel (zip): {exc}",))
     with zf:
-        # The container first: hostile names, links, bombs, RECORD (wheelsafety). Members
-        # whose declared sizes cannot be trusted are reported there and never inflated.
-        # A small wheel is verified member by member there; the ELF members' bytes come
-        # back so that each member is inflated once, not once there and once here.
-        inflated: Dict[str, bytes] = {}
-        findings = wheelsafety.wheel_findings(zf, keep_elf=inflated)
-        blocked = wheelsafety.unreadable_members(findings)
-        # (ZipInfo.is_dir() raises IndexError on an empty member name.)
-        members = sorted((i for i in zf.infolist() if not i.filename.endswith("/")), key=lambda i: i.header_offset)
-        for info in members:
-            if info.file_size < 4 or stat.S_ISLNK(info.external_attr >> 16) or info.filename in blocked:
-                continue
-            data = inflated.pop(info.filename, None)
-            if data is not None:
-                results.append(_judge(info.filename, BytesSource(data, info.filename), options))
-                continue
+        contents = wheelsafety.WheelContents(zf)
+        for member in contents.members():
+            name = member.info.filename
             try:
-                with ZipMemberSource(zf, info) as src:
-                    if src.read(0, 4) != ELF_MAGIC:
-                        continue
-                    results.append(_judge(info.filename, src, options))
-            except _MEMBER_ERRORS as exc:  # one line per member, never a traceback
-                results.append(FileResult(info.filename, None, (_unreadable(exc),)))
-    return _finish(path, results, options, wheelsafety.summarize(findings))
+                with member.open(zf) as src:
+                    if src.read(0, 4) == ELF_MAGIC:
+                        results.append(_judge(name, src, options))
+            except MEMBER_ERRORS as exc:  # one line per member, never a traceback
+                results.append(FileResult(name, None, (_unreadable(exc),)))
+    return _finish(path, results, options, contents.problems)

@@ -17,9 +17,9 @@ import zipfile
 from collections import deque
 from typing import IO, Deque, List, Optional, Protocol, Tuple
 
+from .errors import SourceError
 
-class SourceError(Exception):
-    """The bytes asked for are not there (truncated input or an I/O failure)."""
+__all__ = ["DEFAULT_PREFIX_CAP", "DEFAULT_WINDOW", "ByteSource", "BytesSource", "FileSource", "ZipMemberSource"]
 
 
 class ByteSource(Protocol):

@@ -15,6 +15,17 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+__all__ = [
+    "DATA_FILE",
+    "StableAbi",
+    "StableAbiItem",
+    "Version",
+    "format_version",
+    "load",
+    "parse_limited_api",
+    "parse_version",
+]
+
 Version = Tuple[int, int]
 
 DATA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "stable_abi.json")

@@ -19,25 +19,38 @@ size. Libraries outside the wheel are read once per process.
 
 from __future__ import annotations
 
-import logging
 import posixpath
 import sys
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-from . import policy, syslibs
+from . import syslibs
 from .dynsym import symbol_key
-from .elf import ElfInfo, ElfReadError
+from .elf import ElfInfo, describe_machine
+from .errors import ElfReadError
 from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
+from .logs import get_logger
 from .names import is_libpython_filename
-from .policy import Problem
 from .pybuild import Build, cp_build, file_python_build, is_abi3_name, is_python_symbol, parse_wheel_tags
+from .results import ERROR, WARNING, Problem
 from .sources import ByteSource
 from .stable_abi import Version, format_version, parse_limited_api
 from .stable_abi import load as load_stable_abi
 
-log = logging.getLogger("setuptools_nolibpython")
+__all__ = [
+    "EMBEDDED_RUNTIME",
+    "MAX_LISTED",
+    "MISSING_LIBRARY",
+    "RUNTIME_MARKERS",
+    "STABLE_ABI",
+    "UNRESOLVED",
+    "SymbolCheck",
+    "symbol_checks",
+    "symbol_status",
+]
+
+log = get_logger(__name__)
 
 
 UNRESOLVED = "unresolved-symbol"
@@ -73,7 +86,7 @@ class _Verdicts:
 
 
 class SymbolCheck:
-    """scan.WheelCheck: collect every ELF file, then judge symbols across the whole wheel.
+    """results.WheelCheck: collect every ELF file, then judge symbols across the whole wheel.
 
     ``severity`` is the config value ("error" or "warn"); ``interpreter`` the Python whose
     global scope modules will be imported into (default: the running one); ``wheel_tags``
@@ -91,7 +104,7 @@ class SymbolCheck:
     ) -> None:
         if severity not in ("error", "warn"):
             raise ValueError(f"severity must be 'error' or 'warn', not {severity!r}")
-        self.severity = policy.ERROR if severity == "error" else policy.WARNING
+        self.severity = ERROR if severity == "error" else WARNING
         self.interpreter = interpreter
         wheel_tags = tuple(wheel_tags)
         pys, abis = parse_wheel_tags(wheel_tags)
@@ -144,7 +157,7 @@ class SymbolCheck:
 
     # -- stable ABI
     def _limited(self, obj: LoadedObject) -> bool:
-        return is_abi3_name(obj.path) or (self.abi3_wheel and obj.is_module)
+        return is_abi3_name(obj.path) or (self.abi3_wheel and obj.has_module_init)
 
     def _stable_abi(self, obj: LoadedObject, out: _Verdicts) -> None:
         if not self._limited(obj):
@@ -210,7 +223,7 @@ class SymbolCheck:
             )
         self.unchecked = why
         self.notes.append(f"symbols not checked: {why}")
-        log.warning("setuptools-nolibpython: %s", self.notes[-1])
+        log.warning("%s", self.notes[-1])
         return None
 
     def _libc(self, obj: LoadedObject) -> Optional[str]:
@@ -235,10 +248,10 @@ class SymbolCheck:
             or (libc is not None and self._libc(o) not in (None, libc))
         ]
         if others:
-            machine = f"{scope.machine}, {libc}" if libc else scope.machine
+            theirs = ", ".join(sorted({_target(o.elf_class, o.machine, self._libc(o)) for o in others}))
             self.notes.append(
-                f"{len(others)} file(s) are built for another machine than {scope.path} "
-                f"({machine}); their symbols were not checked"
+                f"{len(others)} file(s) are built for another machine ({theirs}) than {scope.path} "
+                f"({_target(scope.elf_class, scope.machine, libc)}); their symbols were not checked"
             )
             self._foreign_missing(others, out)
         resolver = Resolver(self.files, scope.elf_class, scope.machine)
@@ -281,7 +294,7 @@ class SymbolCheck:
                 if is_libpython_filename(name) or syslibs.is_system_library(name):
                     continue
                 out.add(obj.path, Problem(
-                    MISSING_LIBRARY, policy.WARNING,
+                    MISSING_LIBRARY, WARNING,
                     f"needs {name} (DT_NEEDED of {requester}), which is not in the wheel and not a system "
                     "library of the manylinux/musllinux policies (the file is built for another machine, so "
                     "this machine's libraries were not searched)",
@@ -302,7 +315,7 @@ class SymbolCheck:
                 continue  # already a needs-libpython violation; one finding per cause
             if syslibs.is_system_library(name):  # never advise bundling a C library
                 out.add(obj.path, Problem(
-                    MISSING_LIBRARY, policy.WARNING,
+                    MISSING_LIBRARY, WARNING,
                     f"needs {name} (DT_NEEDED of {requester}), a system library that this machine does not "
                     "have; its undefined symbols were not checked",
                     "nothing to bundle: system libraries come from the target system (manylinux/musllinux "
@@ -311,7 +324,7 @@ class SymbolCheck:
                 ))
                 continue
             out.add(obj.path, Problem(
-                MISSING_LIBRARY, policy.WARNING,
+                MISSING_LIBRARY, WARNING,
                 f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
                 "machine's library path; its undefined symbols were not checked",
                 "bundle the library in the wheel (auditwheel repair) or make sure the target "
@@ -373,7 +386,7 @@ class SymbolCheck:
             if listed < MAX_LISTED:
                 listed += 1
                 out.add(obj.path, Problem(
-                    UNRESOLVED, policy.WARNING,
+                    UNRESOLVED, WARNING,
                     f"undefined symbol {sym} is defined only by {other}, which this file does not load "
                     f"(not in its DT_NEEDED closure): the import works only if {other} was loaded before with "
                     f"RTLD_GLOBAL, else it fails with \"ImportError: {obj.path}: undefined symbol: {sym}\"",
@@ -408,6 +421,11 @@ class SymbolCheck:
                 "see the symbols listed above",
                 rest[0],
             ))
+
+
+def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:
+    """A machine as people name it: "64-bit AArch64, musl" (pyelftools names the e_machine)."""
+    return f"{elf_class}-bit {describe_machine(machine)}" + (f", {libc}" if libc else "")
 
 
 def symbol_checks(

@@ -12,6 +12,16 @@ from __future__ import annotations
 import re
 from typing import FrozenSet, Optional, Tuple
 
+__all__ = [
+    "GLIBC",
+    "MANYLINUX_LIBRARIES",
+    "MUSL",
+    "MUSLLINUX_LIBRARIES",
+    "is_system_library",
+    "libc_of",
+    "libc_of_platform_tag",
+]
+
 #: manylinux_2_5 .. manylinux_2_28 lib_whitelist (libexpat.so.1 from manylinux2010 on).
 MANYLINUX_LIBRARIES: FrozenSet[str] = frozenset({
     "libatomic.so.1", "libgcc_s.so.1", "libstdc++.so.6", "libm.so.6", "libanl.so.1", "libdl.so.2",

@@ -17,30 +17,27 @@ import hashlib
 import io
 import os
 import shutil
-import stat
 import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import policy
-from .elf import ELF_MAGIC, ElfReadError, read_elf
+from .elf import ELF_MAGIC, read_elf
 from .elfpatch import EditPlan, Patch, plan_repair
-from .policy import ERROR, EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON
-from .scan import ScanOptions, current_interpreter_libdirs, is_allowed, scan_wheel
-from .sources import SourceError, ZipMemberSource
-from .wheelsafety import ZIP_READ_ERRORS, member_hash_findings, record_digest, wheel_problems
+from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, RepairError
+from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, current_interpreter_libdirs, is_allowed
+from .results import ERROR, ScanOptions
+from .scan import scan_wheel
+from .wheelsafety import WheelContents, member_hash_findings, record_digest
+
+__all__ = ["MemberFix", "RepairResult", "repair_wheel", "verify_changed_members"]
 
 _CHUNK = 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
-_ZIP_READ_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_READ_ERRORS, SourceError)
 #: A zip local file header (APPNOTE 4.3.7); the last two fields are the name and extra lengths.
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
-
-
-class RepairError(Exception):
-    """The wheel cannot be repaired; ``str()`` is one line naming the wheel and the reason."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +63,6 @@ class RepairResult:
         return bool(self.fixes)
 
 
-def record_hash(digest: bytes) -> str:
-    """RECORD's hash form of a sha256 digest: ``sha256=`` + urlsafe base64 without padding (PEP 376/427)."""
-    return "sha256=" + record_digest(digest)
-
-
 def _patched(stream: IO[bytes], patches: Sequence[Patch]) -> Iterator[bytes]:
     """The member's bytes in chunks, with ``patches`` laid over them as they stream by."""
     pos = 0
@@ -90,10 +82,6 @@ def _patched(stream: IO[bytes], patches: Sequence[Patch]) -> Iterator[bytes]:
         pos = end
 
 
-def _is_candidate(info: zipfile.ZipInfo) -> bool:
-    return not info.is_dir() and info.file_size >= 4 and not stat.S_ISLNK(info.external_attr >> 16)
-
-
 def _record_name(zf: zipfile.ZipFile, wheel: str) -> str:
     records = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith(".dist-info/RECORD")]
     if len(records) != 1:
@@ -102,8 +90,8 @@ def _record_name(zf: zipfile.ZipFile, wheel: str) -> str:
     return records[0]
 
 
-def plan_wheel(
-    zf: zipfile.ZipFile,
+def _plan_wheel(
+    contents: WheelContents,
     wheel: str,
     *,
     keep_rpath: bool = False,
@@ -113,6 +101,7 @@ def plan_wheel(
     """{member: plan} for every ELF member that needs an edit, the allowed members, and the
     programs that link libpython (left as they are: they embed Python on purpose).
 
+    The members are those the container stage hands on (scan_wheel reads the same ones).
     A member that looks like ELF but cannot be read stops the repair: a file that cannot
     be verified is not shipped, and guessing at its bytes is worse.
     """
@@ -120,34 +109,29 @@ def plan_wheel(
     plans: Dict[str, EditPlan] = {}
     allowed: List[str] = []
     programs: List[str] = []
-    for info in zf.infolist():
-        if not _is_candidate(info):
-            continue
+    for member in contents.members():
+        name = member.info.filename
         try:
-            with ZipMemberSource(zf, info) as src:
+            with member.open(contents.zf) as src:
                 if src.read(0, 4) != ELF_MAGIC:
                     continue
                 elf = read_elf(src)
                 needs = bool(policy.libpython_needed(elf))
-                keep_libpython = needs and (elf.is_executable or is_allowed(info.filename, allow))
-                if needs and is_allowed(info.filename, allow):
-                    allowed.append(info.filename)
+                keep_libpython = needs and (elf.is_executable or is_allowed(name, allow))
+                if needs and is_allowed(name, allow):
+                    allowed.append(name)
                 elif needs and elf.is_executable:
-                    programs.append(info.filename)
+                    programs.append(name)
                 plan = plan_repair(
                     src, elf, remove_libpython=remove_libpython and not keep_libpython, strip_rpath=not keep_rpath,
                     interpreter_libdirs=libdirs,
                 )
         except ElfReadError as exc:
-            raise RepairError(
-                f"{wheel}: {info.filename}: cannot be read as ELF ({exc}); nothing written"
-            ) from None
-        except _ZIP_READ_ERRORS as exc:
-            raise RepairError(
-                f"{wheel}: {info.filename}: cannot be read from the zip ({exc}); nothing written"
-            ) from None
+            raise RepairError(f"{wheel}: {name}: cannot be read as ELF ({exc}); nothing written") from None
+        except MEMBER_ERRORS as exc:
+            raise RepairError(f"{wheel}: {name}: cannot be read from the zip ({exc}); nothing written") from None
         if not plan.empty:
-            plans[info.filename] = plan
+            plans[name] = plan
     return plans, tuple(allowed), tuple(programs)
 
 
@@ -161,11 +145,11 @@ def _new_hashes(zf: zipfile.ZipFile, plans: Dict[str, EditPlan]) -> Dict[str, Tu
             for chunk in _patched(stream, plan.patches):
                 h.update(chunk)
                 size += len(chunk)
-        out[name] = (record_hash(h.digest()), size)
+        out[name] = ("sha256=" + record_digest(h.digest()), size)
     return out
 
 
-def rewrite_record(text: bytes, new: Dict[str, Tuple[str, int]], drop: Sequence[str]) -> bytes:
+def _rewrite_record(text: bytes, new: Dict[str, Tuple[str, int]], drop: Sequence[str]) -> bytes:
     """RECORD with the rows of changed members updated and dropped members removed.
 
     Untouched rows keep their exact bytes (quoting, line endings); a changed member
@@ -227,7 +211,7 @@ def _can_copy_raw(out: zipfile.ZipFile) -> bool:
 def _copy_raw(src: IO[bytes], info: zipfile.ZipInfo, out: zipfile.ZipFile, new: zipfile.ZipInfo) -> None:
     """Append ``info``'s compressed bytes to ``out`` as they are: no inflate, no deflate.
 
-    The member was CRC- and hash-checked by wheel_problems(deep=True); its local header
+    The member was CRC- and hash-checked by WheelContents(deep=True); its local header
     is rewritten (sizes in the header, no data descriptor), its data is copied verbatim.
     """
     src.seek(info.header_offset)
@@ -328,14 +312,14 @@ def repair_wheel(
     final = os.path.abspath(wheel) if in_place else _output_path(wheel, outdir)
     try:
         zf = zipfile.ZipFile(wheel)
-    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError) as exc:  # "zip file version 25.5"
+    except ZIP_ERRORS as exc:
         raise RepairError(f"{wheel}: not a readable wheel (zip): {exc}") from None
     with zf:
-        problems = wheel_problems(zf, deep=True)  # every member's CRC and RECORD hash: raw copies rely on it
-        if problems:
-            raise RepairError(f"{wheel}: refusing to repair an unsafe wheel: " + "; ".join(problems))
+        contents = WheelContents(zf, deep=True)  # every member's CRC and RECORD hash: raw copies rely on it
+        if contents.problems:
+            raise RepairError(f"{wheel}: refusing to repair an unsafe wheel: " + "; ".join(contents.problems))
         record = _record_name(zf, wheel)
-        plans, allowed, programs = plan_wheel(zf, wheel, keep_rpath=keep_rpath, allow=allow,
+        plans, allowed, programs = _plan_wheel(contents, wheel, keep_rpath=keep_rpath, allow=allow,
                                               remove_libpython=remove_libpython)
         if not plans:
             if not force_copy:
@@ -346,14 +330,14 @@ def repair_wheel(
         tmp = _temp_beside(final)
         try:
             try:
-                record_bytes = rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
+                record_bytes = _rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
                 with open(wheel, "rb") as raw:
                     _write_wheel(zf, raw, tmp, plans, record, record_bytes, drop)
             except OSError as exc:  # ENOSPC, EIO, quota: on either side of the copy
                 raise RepairError(
                     f"{wheel}: copying into {outdir} failed: {exc.strerror or exc}; nothing written"
                 ) from None
-            except _ZIP_READ_ERRORS as exc:
+            except MEMBER_ERRORS as exc:
                 raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
             _verify(tmp, wheel, allow, remove_libpython)
             verify_changed_members(tmp, wheel, list(plans))
@@ -375,7 +359,7 @@ def _verify(tmp: str, wheel: str, allow: Sequence[str], remove_libpython: bool) 
     report = scan_wheel(
         tmp, ScanOptions(allow=tuple(allow), interpreter_libdirs=current_interpreter_libdirs(), check_rpath=False)
     )
-    # Programs keep their libpython on purpose (plan_wheel); without remove_libpython a module
+    # Programs keep their libpython on purpose (_plan_wheel); without remove_libpython a module
     # may keep it too (the caller judges that); anything else that fails is a bug.
     failures = [
         f for f in report.failures

@@ -14,6 +14,10 @@ torch wheel, twice the scan itself), so it is done:
 
 Nothing here trusts a declared size for an allocation: members are read in chunks and
 never beyond ``MAX_MEMBER_SIZE``.
+
+WheelContents is the container stage of a wheel check (scan) or repair: its findings,
+then the members the ELF stage reads, each handing on its bytes when verification
+inflated it whole, so no member is inflated twice.
 """
 
 from __future__ import annotations
@@ -25,11 +29,32 @@ import io
 import re
 import stat
 import zipfile
-import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Set, Tuple, Type
+from typing import ContextManager, Dict, Iterable, Iterator, List, Optional, Set, Tuple, Type
 
 from .elf import ELF_MAGIC
+from .errors import ZIP_ERRORS
+from .sources import ByteSource, BytesSource, ZipMemberSource
+
+__all__ = [
+    "BOMB_MIN_SIZE",
+    "BOMB_RATIO",
+    "FULL_VERIFY_LIMIT",
+    "MAX_LISTED",
+    "MAX_MEMBER_SIZE",
+    "MAX_RATIO",
+    "MAX_TOTAL_SIZE",
+    "RECORD_HASHES",
+    "SUPPORTED_METHODS",
+    "Member",
+    "WheelContents",
+    "WheelFinding",
+    "member_hash_findings",
+    "record_digest",
+    "summarize",
+    "wheel_problems",
+]
 
 #: A member larger than this is refused (libtorch_cpu.so, the largest seen, is 434 MB).
 MAX_MEMBER_SIZE = 4 * 1024**3
@@ -54,22 +79,8 @@ _DIST_INFO = re.compile(r"^([^/]+)\.dist-info/")
 _CHUNK = 1024 * 1024
 
 
-#: What reading a hostile member raises: zipfile's own errors, a bad deflate/bzip2/lzma
-#: stream, an encrypted or unsupported entry (RuntimeError, NotImplementedError), I/O.
-def _zip_read_errors() -> Tuple[Type[BaseException], ...]:
-    errors: List[Type[BaseException]] = [zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError]
-    try:
-        import lzma
-
-        errors.append(lzma.LZMAError)
-    except ImportError:  # pragma: no cover - Python built without lzma
-        pass
-    return tuple(errors)
-
-
-ZIP_READ_ERRORS: Tuple[Type[BaseException], ...] = _zip_read_errors()
-_WHEEL_FILE_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_READ_ERRORS, KeyError)
-_RECORD_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_READ_ERRORS, csv.Error)
+_WHEEL_FILE_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_ERRORS, KeyError)
+_RECORD_ERRORS: Tuple[Type[BaseException], ...] = (*ZIP_ERRORS, csv.Error)
 
 
 @dataclass(frozen=True)
@@ -90,10 +101,10 @@ def record_digest(digest: bytes) -> str:
 
 def wheel_problems(zf: zipfile.ZipFile, deep: bool = False) -> List[str]:
     """One-line descriptions of what is wrong with the wheel as a container; [] if fine."""
-    return summarize(wheel_findings(zf, deep=deep))
+    return summarize(_wheel_findings(zf, deep=deep))
 
 
-def unreadable_members(findings: Iterable[WheelFinding]) -> Set[str]:
+def _unreadable_members(findings: Iterable[WheelFinding]) -> Set[str]:
     """Members the scanner must not inflate (declared sizes that cannot be trusted)."""
     return {f.member for f in findings if f.unreadable and f.member is not None}
 
@@ -112,26 +123,73 @@ def summarize(findings: Iterable[WheelFinding]) -> List[str]:
     return out
 
 
-def wheel_findings(
-    zf: zipfile.ZipFile, deep: bool = False, keep_elf: Optional[Dict[str, bytes]] = None
-) -> List[WheelFinding]:
-    """Every finding about the container, cheapest first (see module docstring).
+@dataclass(frozen=True)
+class Member:
+    """A file member the ELF stage may read; ``data`` is its whole content when the
+    container stage already inflated and verified it (a small wheel's ELF member)."""
 
-    ``keep_elf``: when every member is verified because the wheel is small, the bytes of
-    verified ELF members are put there, so the scan judges them without inflating each
-    one a second time (benchmarks: lxml's check went from 2.7x to ~1.x the inflate floor).
+    info: zipfile.ZipInfo
+    data: Optional[bytes] = None
+
+    def open(self, zf: zipfile.ZipFile) -> ContextManager[ByteSource]:
+        """The member as a ByteSource: its kept bytes, or a stream inflated as far as it is read."""
+        if self.data is not None:
+            return nullcontext(BytesSource(self.data, self.info.filename))
+        return ZipMemberSource(zf, self.info)
+
+
+class WheelContents:
+    """The container stage: every finding about the wheel, then its members for the ELF stage.
+
+    ``deep``: verify every member whatever the wheel's size (repair copies raw bytes and
+    relies on it). When every member is verified anyway because the wheel is small, the
+    bytes of the ELF members are kept from that pass and handed on with them, so the ELF
+    stage never inflates a member a second time (benchmarks: lxml's check went from 2.7x
+    to ~1.x the inflate floor); a big wheel's bytes are never kept.
     """
+
+    def __init__(self, zf: zipfile.ZipFile, deep: bool = False) -> None:
+        self.zf = zf
+        self.findings, self._kept = _container_findings(zf, deep, keep_elf=True)
+        self.blocked = _unreadable_members(self.findings)
+
+    @property
+    def problems(self) -> List[str]:
+        """The findings as one-line problems (see summarize)."""
+        return summarize(self.findings)
+
+    def members(self) -> Iterator[Member]:
+        """Each file member that may be an ELF file, in archive order; never a member whose
+        bytes cannot be trusted (blocked), a symlink or one too short to hold ELF magic."""
+        # (ZipInfo.is_dir() raises IndexError on an empty member name.)
+        infos = sorted((i for i in self.zf.infolist() if not i.filename.endswith("/")), key=lambda i: i.header_offset)
+        for info in infos:
+            if info.file_size < 4 or stat.S_ISLNK(info.external_attr >> 16) or info.filename in self.blocked:
+                continue
+            yield Member(info, self._kept.pop(info.filename, None))
+
+
+def _wheel_findings(zf: zipfile.ZipFile, deep: bool = False) -> List[WheelFinding]:
+    """Every finding about the container, cheapest first (see module docstring)."""
+    return _container_findings(zf, deep, keep_elf=False)[0]
+
+
+def _container_findings(
+    zf: zipfile.ZipFile, deep: bool, keep_elf: bool
+) -> Tuple[List[WheelFinding], Dict[str, bytes]]:
+    """The findings, and (``keep_elf``, small wheels only) the verified ELF members' bytes."""
     infos = zf.infolist()
     findings: List[WheelFinding] = []
     findings += _name_findings(infos)
     findings += _entry_findings(infos)
     findings += _layout_findings(zf, infos)
-    blocked = unreadable_members(findings)
+    blocked = _unreadable_members(findings)
     dist_info, meta_findings = _dist_info_dir(infos)
     findings += meta_findings
     total = sum(i.file_size for i in infos)
     verify_all = deep or total <= FULL_VERIFY_LIMIT
-    keep = keep_elf if total <= FULL_VERIFY_LIMIT else None  # bounded: never a big wheel's bytes
+    keep = keep_elf and total <= FULL_VERIFY_LIMIT  # bounded: never a big wheel's bytes
+    kept: Dict[str, bytes] = {}
     record: Optional[Dict[str, Tuple[str, str]]] = None
     if dist_info is not None:
         record, rec_findings = _read_record(zf, dist_info, blocked)
@@ -143,16 +201,19 @@ def wheel_findings(
         in_meta = dist_info is not None and info.filename.startswith(dist_info + "/")
         if verify_all or in_meta:
             expected = record.get(info.filename) if record is not None else None
-            findings += _verify_member(zf, info, expected, keep)
+            found, data = _verify_member(zf, info, expected, keep)
+            findings += found
+            if data is not None:
+                kept[info.filename] = data
     if record is not None and dist_info is not None:
         findings += _record_coverage(infos, record, dist_info)
-    return findings
+    return findings, kept
 
 
 def member_hash_findings(zf: zipfile.ZipFile, names: Iterable[str]) -> List[WheelFinding]:
     """CRC and RECORD hash of the named members, whatever the wheel's size.
 
-    Repair calls it on the members it rewrote: wheel_findings verifies only the
+    Repair calls it on the members it rewrote: _wheel_findings verifies only the
     .dist-info files of a wheel over FULL_VERIFY_LIMIT, and a patched member's stale
     RECORD row would otherwise ship.
     """
@@ -166,7 +227,7 @@ def member_hash_findings(zf: zipfile.ZipFile, names: Iterable[str]) -> List[Whee
         if expected is None or not expected[0]:
             out.append(WheelFinding("record-missing", f"member {name!a} has no hash in RECORD", name))
             continue
-        out += _verify_member(zf, zf.getinfo(name), expected)
+        out += _verify_member(zf, zf.getinfo(name), expected)[0]
     return out
 
 
@@ -365,13 +426,16 @@ def _verify_member(
     zf: zipfile.ZipFile,
     info: zipfile.ZipInfo,
     expected: Optional[Tuple[str, str]],
-    keep_elf: Optional[Dict[str, bytes]] = None,
-) -> List[WheelFinding]:
-    """Inflate one member in chunks: zipfile checks the CRC at the end; compare RECORD's hash."""
+    keep_elf: bool = False,
+) -> Tuple[List[WheelFinding], Optional[bytes]]:
+    """Inflate one member in chunks: zipfile checks the CRC at the end; compare RECORD's hash.
+
+    Returns the findings, and (``keep_elf``) the bytes of a verified ELF member.
+    """
     algo, _, want = (expected[0] if expected else "").partition("=")
     hasher = hashlib.new(algo) if want and algo in RECORD_HASHES else None
     shown = ascii(info.filename)
-    kept: Optional[List[bytes]] = [] if keep_elf is not None else None
+    kept: Optional[List[bytes]] = [] if keep_elf else None
     try:
         with zf.open(info) as f:
             while True:
@@ -385,17 +449,15 @@ def _verify_member(
                         kept.append(chunk)
                     else:
                         kept = None
-    except ZIP_READ_ERRORS as exc:
+    except ZIP_ERRORS as exc:
         return [WheelFinding("crc", f"member {shown} is corrupt: {exc}; the wheel was damaged after it was "
-                             "built: rebuild or download it again", info.filename, unreadable=True)]
+                             "built: rebuild or download it again", info.filename, unreadable=True)], None
     if hasher is not None:
         got = record_digest(hasher.digest())
         if got != want.rstrip("="):
             return [WheelFinding("hash", f"member {shown} does not match its RECORD hash ({algo}); the file was "
-                                 "changed after the wheel was built: rebuild the wheel", info.filename)]
-    if kept and keep_elf is not None:
-        keep_elf[info.filename] = b"".join(kept)
-    return []
+                                 "changed after the wheel was built: rebuild the wheel", info.filename)], None
+    return [], b"".join(kept) if kept else None
 
 
 def _is_dir(info: zipfile.ZipInfo) -> bool:

@@ -16,11 +16,15 @@ from typing import FrozenSet, Iterable, Optional, Set, Tuple
 from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from .errors import ZIP_ERRORS
+
+__all__ = ["wheel_target"]
+
 _WHEEL_MEMBER = re.compile(r"^[^/]+\.dist-info/WHEEL$")
 _MAX_WHEEL_FILE = 1024 * 1024
 
 
-def filename_tags(path: str) -> FrozenSet[Tag]:
+def _filename_tags(path: str) -> FrozenSet[Tag]:
     """Tags from a wheel file name (empty when the name is not a valid wheel name)."""
     try:
         return frozenset(parse_wheel_filename(os.path.basename(path))[3])
@@ -28,7 +32,7 @@ def filename_tags(path: str) -> FrozenSet[Tag]:
         return frozenset()
 
 
-def parse_wheel_file(text: str) -> FrozenSet[Tag]:
+def _parse_wheel_file(text: str) -> FrozenSet[Tag]:
     """Every tag of the ``Tag:`` lines of a WHEEL file (compressed tag sets expanded)."""
     tags: Set[Tag] = set()
     for line in text.splitlines():
@@ -41,19 +45,19 @@ def parse_wheel_file(text: str) -> FrozenSet[Tag]:
     return frozenset(tags)
 
 
-def read_wheel_tags(zf: zipfile.ZipFile) -> FrozenSet[Tag]:
+def _read_wheel_tags(zf: zipfile.ZipFile) -> FrozenSet[Tag]:
     """The WHEEL tags of an open wheel; empty when there is no readable WHEEL file."""
     for info in zf.infolist():
         if _WHEEL_MEMBER.match(info.filename) and 0 < info.file_size <= _MAX_WHEEL_FILE:
             try:
                 with zf.open(info) as f:
-                    return parse_wheel_file(f.read(_MAX_WHEEL_FILE).decode("utf-8", "replace"))
-            except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError, EOFError):
+                    return _parse_wheel_file(f.read(_MAX_WHEEL_FILE).decode("utf-8", "replace"))
+            except ZIP_ERRORS:
                 return frozenset()
     return frozenset()
 
 
-def as_strings(tags: Iterable[Tag]) -> Tuple[str, ...]:
+def _as_strings(tags: Iterable[Tag]) -> Tuple[str, ...]:
     """``py-abi-plat`` strings, sorted, as the symbol check takes them."""
     return tuple(sorted(str(t) for t in tags))
 
@@ -63,19 +67,19 @@ def wheel_target(path: str) -> Tuple[Tuple[str, ...], Optional[str]]:
 
     WHEEL's tags win; the file name is used when WHEEL has none (or cannot be read).
     """
-    from_name = filename_tags(path)
+    from_name = _filename_tags(path)
     try:
         with zipfile.ZipFile(path) as zf:
-            from_wheel = read_wheel_tags(zf)
-    except (OSError, zipfile.BadZipFile, ValueError, NotImplementedError, EOFError):
+            from_wheel = _read_wheel_tags(zf)
+    except ZIP_ERRORS:
         from_wheel = frozenset()
     if not from_wheel:
-        return as_strings(from_name) or (os.path.basename(path),), None
+        return _as_strings(from_name) or (os.path.basename(path),), None
     finding = None
     if from_name and from_name != from_wheel:
         finding = (
-            f"the file name's tags ({', '.join(as_strings(from_name))}) differ from the Tag lines of "
-            f".dist-info/WHEEL ({', '.join(as_strings(from_wheel))}): installers go by the file name, this "
+            f"the file name's tags ({', '.join(_as_strings(from_name))}) differ from the Tag lines of "
+            f".dist-info/WHEEL ({', '.join(_as_strings(from_wheel))}): installers go by the file name, this "
             "check judged the WHEEL tags; rename the file to match WHEEL (or rebuild the wheel)"
         )
-    return as_strings(from_wheel), finding
+    return _as_strings(from_wheel), finding

@@ -24,12 +24,16 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
-from .config import TABLE, Config, ConfigError, load_config
+from .config import TABLE, Config, force_enable, load_config
+from .errors import ConfigError, ViolationError
+from .logs import PREFIX, ROOT, get_logger
 
-log = logging.getLogger("setuptools_nolibpython")
+__all__ = ["build_sdist", "build_wheel"]
+
+log = get_logger(__name__)
 
 #: Optional PEP 517 / PEP 660 hooks: present here only when the real backend has them.
-OPTIONAL_HOOKS = (
+_OPTIONAL_HOOKS = (
     "get_requires_for_build_wheel",
     "get_requires_for_build_sdist",
     "prepare_metadata_for_build_wheel",
@@ -38,12 +42,12 @@ OPTIONAL_HOOKS = (
     "build_editable",
 )
 #: Inner backends that are the setuptools path: routed to it, which checks on its own.
-SETUPTOOLS_BACKENDS = {
+_SETUPTOOLS_BACKENDS = {
     "setuptools.build_meta": "setuptools_nolibpython.build_meta",
     "setuptools_nolibpython.build_meta": "setuptools_nolibpython.build_meta",
 }
 #: How each backend's build links libpython, said after a file that needs it.
-HINTS = {
+_HINTS = {
     "scikit_build_core": "CMake: link the module to Python::Module, not Python::Python "
                          "(find_package(Python COMPONENTS Interpreter Development.Module); "
                          "python_add_library(<name> MODULE ...) links it so)",
@@ -67,17 +71,18 @@ _loaded: Optional[_Loaded] = None
 
 
 def _fail(message: str) -> NoReturn:
-    raise SystemExit(f"error: setuptools-nolibpython: {message}")
+    raise SystemExit(f"error: {PREFIX}{message}")
 
 
 def _log_to_stderr() -> None:
     """Other backends configure no logging: without this our info lines vanish."""
-    if not log.handlers and not logging.getLogger().handlers:
+    package = logging.getLogger(ROOT)  # every module's logger propagates to it
+    if not package.handlers and not logging.getLogger().handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+        package.propagate = False
 
 
 def _import(spec: str, pyproject: Path) -> Any:
@@ -114,13 +119,11 @@ def _load() -> _Loaded:
         _fail(f"{pyproject}: [tool.{TABLE}] backend = {spec!r} names this wrapper itself; name the real "
               'backend, e.g. "scikit_build_core.build" or "mesonpy"')
     checks = True
-    if module_name in SETUPTOOLS_BACKENDS:
-        from .activation import force_enable
-
+    if module_name in _SETUPTOOLS_BACKENDS:
         force_enable()  # the setuptools path checks before zipping, and cleans link lines too
         checks = False
         if not obj_path:
-            spec = SETUPTOOLS_BACKENDS[module_name]
+            spec = _SETUPTOOLS_BACKENDS[module_name]
     else:
         _log_to_stderr()
     backend = _import(spec, pyproject)
@@ -128,7 +131,7 @@ def _load() -> _Loaded:
         _fail(f"{pyproject}: [tool.{TABLE}] backend = {config.backend!r} names this wrapper itself; name the "
               'real backend, e.g. "scikit_build_core.build" or "mesonpy"')
     if checks and not config.enable:
-        log.info("setuptools-nolibpython: SETUPTOOLS_NOLIBPYTHON turns the checks off; %s's wheels are "
+        log.info("SETUPTOOLS_NOLIBPYTHON turns the checks off; %s's wheels are "
                  "passed through unchecked", spec)
     _loaded = _Loaded(spec, backend, config, checks and config.enable, pyproject)
     return _loaded
@@ -145,14 +148,14 @@ def _hook(name: str) -> Callable[..., Any]:
 
 
 def _hint(loaded: _Loaded) -> str:
-    return HINTS.get(loaded.name.split(".")[0].split(":")[0], "")
+    return _HINTS.get(loaded.name.split(".")[0].split(":")[0], "")
 
 
 def _verify(loaded: _Loaded, directory: str, name: str, editable: bool) -> str:
     """The verdict on the wheel the backend wrote, before its name is handed over."""
     if not loaded.checks:
         return name
-    from .enforce import ViolationError, enforce, enforce_wheel
+    from .enforce import enforce, enforce_wheel
 
     wheel = os.path.join(directory, name)
     try:
@@ -162,7 +165,7 @@ def _verify(loaded: _Loaded, directory: str, name: str, editable: bool) -> str:
 
             outside = external_files(wheel)
             for note in outside.notes:
-                log.warning("setuptools-nolibpython: %s", note)
+                log.warning("%s", note)
             if outside.files:
                 enforce(list(outside.files), loaded.config, f"{outside.build_dir} (loaded by the editable wheel)",
                         (name,), _hint(loaded))
@@ -201,7 +204,7 @@ def _build_editable(inner: Callable[..., Any]) -> Callable[..., str]:
 
 def __getattr__(name: str) -> Any:
     """PEP 562: an optional hook exists here exactly when the real backend has it."""
-    if name not in OPTIONAL_HOOKS:
+    if name not in _OPTIONAL_HOOKS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     loaded = _load()
     inner = getattr(loaded.backend, name, None)

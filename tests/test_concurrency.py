@@ -16,7 +16,8 @@ from typing import Dict, List, Tuple
 import pytest
 from support import make_project, readelf_needed, require
 
-from setuptools_nolibpython.scan import ScanOptions, scan_tree
+from setuptools_nolibpython.results import ScanOptions
+from setuptools_nolibpython.scan import scan_tree
 
 MODULES = tuple(f"_m{i:02d}" for i in range(16))
 #: Every extension asks for libpython; the plugin must strip it from each link.

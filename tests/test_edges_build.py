@@ -97,7 +97,7 @@ def test_symlinked_file_in_wheel_tree_is_scanned(tmp_path: Path) -> None:
         results[enable] = setup_py(proj, "bdist_wheel", check=False)
     on, off = results[True], results[False]
     assert on.returncode != 0, output(on)[-3000:]
-    assert f"sym/libbad.so: error: needs libpython{LDVERSION}.so.1.0" in output(on), output(on)[-3000:]
+    assert f"sym/libbad.so: violation: needs libpython{LDVERSION}.so.1.0" in output(on), output(on)[-3000:]
     # Control: without the plugin the wheel is written, and it holds the target's bytes.
     assert off.returncode == 0, output(off)[-3000:]
     (wheel,) = (tmp_path / "proj-False" / "dist").glob("*.whl")
@@ -200,7 +200,7 @@ def test_repair_mode_never_edits_a_shipped_program(tmp_path: Path) -> None:
     proj = _program_project(tmp_path / "repair", 'on-violation = "repair"\n')
     proc = setup_py(proj, "bdist_wheel", check=False)
     assert proc.returncode != 0, output(proc)[-3000:]
-    assert "tool/bin/prog: error: is a program that embeds Python" in output(proc)
+    assert "tool/bin/prog: violation: is a program that embeds Python" in output(proc)
     assert not list((proj / "dist").glob("*.whl"))
     # With allow, the build passes and the program in the wheel still runs.
     proj = _program_project(tmp_path / "allowed", 'on-violation = "repair"\nallow = ["tool/bin/prog"]\n')

@@ -29,7 +29,7 @@ from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
 from setuptools_nolibpython.elfpatch import patch_file, plan_edit
 from setuptools_nolibpython.globs import match_path
-from setuptools_nolibpython.scan import is_allowed
+from setuptools_nolibpython.policy import is_allowed
 from setuptools_nolibpython.sources import FileSource
 
 INCLUDE = sysconfig.get_paths()["include"]
@@ -480,9 +480,10 @@ def test_no_distutils_import_in_the_package() -> None:
     assert offenders == []
     from setuptools.errors import BaseError
 
-    from setuptools_nolibpython.commands import NoLibpythonError
+    from setuptools_nolibpython.commands import BuildError
+    from setuptools_nolibpython.errors import NoLibpythonError
 
-    assert issubclass(NoLibpythonError, BaseError)
+    assert issubclass(BuildError, BaseError) and issubclass(BuildError, NoLibpythonError)
 
 
 def test_env_value_error_lists_every_spelling() -> None:

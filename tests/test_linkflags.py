@@ -168,7 +168,7 @@ def test_appended_flags_cancel_undefined_bans(obj: Path, linker: str, ban: List[
     bad = _link(obj, linker, ban)
     assert bad.returncode != 0
     assert "PyLong_FromLong" in bad.stderr
-    # --allow-shlib-undefined alone is not enough (FIELD-NOTES 4)
+    # --allow-shlib-undefined alone is not enough: it covers only symbols of shared libraries linked against
     half = _link(obj, linker, [*ban, ALLOW_UNDEFINED_ARGS[0]])
     assert half.returncode != 0
     # the ban left in place, our flags appended: the link succeeds (last option wins)

@@ -1,7 +1,7 @@
 """Compatibility matrix, composition: the plugin with third-party build_ext classes.
 
 Cython's and pybind11's build_ext are declared as the project's cmdclass; the plugin
-slides its mixin in front (activation.with_mixin) and the projects' own machinery still
+slides its mixin in front (commands.with_mixin) and the projects' own machinery still
 runs (Cython cythonizes, pybind11 compiles C++). The third case is a build_ext that runs
 its own gcc link with -lpython: nothing passes through the distutils linker, so only the
 scan can catch it. It must fail the build naming the file, and with on-violation =
@@ -62,7 +62,7 @@ PYBIND11_CPP = textwrap.dedent(
 )
 
 # A build_ext that links with its own gcc command: the plugin's link-line filtering never
-# sees it (like CMake's Python::Python from a custom build_ext, FIELD-NOTES section 2).
+# sees it (like CMake's Python::Python from a custom build_ext: only the scan catches it).
 OWN_LINK_SETUP = _PRELUDE + """\
 import os, subprocess
 from setuptools import Extension

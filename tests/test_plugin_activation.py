@@ -13,7 +13,7 @@ import pytest
 from setuptools.command.build_ext import build_ext as setuptools_build_ext
 from setuptools.dist import Distribution
 
-from setuptools_nolibpython import activation
+from setuptools_nolibpython import activation, hostplatform
 from setuptools_nolibpython.commands import BdistWheelMixin, BuildExtMixin
 
 
@@ -53,7 +53,7 @@ def test_other_platforms_stand_aside_once(plat: str, tmp_path: Path, monkeypatch
                                           caplog: pytest.LogCaptureFixture) -> None:
     dist = _dist(tmp_path, monkeypatch, "enable = true\n")  # made on Linux: wrapped (control)
     assert "get_command_class" in vars(dist)
-    monkeypatch.setattr(activation, "_said_platform", False)
+    monkeypatch.setattr(hostplatform, "_said_platform", False)
     monkeypatch.setattr(sys, "platform", plat)
     caplog.set_level(logging.INFO, logger="setuptools_nolibpython")
     plain = Distribution({"name": "x", "version": "1"})  # the entry point runs here ...

@@ -1,6 +1,6 @@
 """End to end: real ``pip wheel`` builds (build isolation, plugin from the local
 wheelhouse) and in-process ``setup.py bdist_wheel`` builds of projects that ask for
-libpython in every way FIELD-NOTES 2 lists. Each result is judged by readelf AND by the
+libpython in every way a setuptools project can (tests/support/plugin_builds.py). Each result is judged by readelf AND by the
 package's scanner; each has a negative control (the same project with the plugin
 disabled does link libpython); the fixed modules import in the building interpreter
 and in Debian's python3.11 with libpython made unavailable."""

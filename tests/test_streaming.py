@@ -31,7 +31,9 @@ import pytest
 from support import CORPUS, corpus_wheel, readelf_dynamic, require
 
 from setuptools_nolibpython.elf import ELF_MAGIC, read_elf
-from setuptools_nolibpython.scan import ScanOptions, ScanReport, current_interpreter_libdirs, scan_paths, scan_wheel
+from setuptools_nolibpython.policy import current_interpreter_libdirs
+from setuptools_nolibpython.results import ScanOptions, ScanReport
+from setuptools_nolibpython.scan import scan_paths, scan_wheel
 from setuptools_nolibpython.sources import _CHUNK, FileSource, SourceError, ZipMemberSource
 
 OPTIONS = ScanOptions(interpreter_libdirs=current_interpreter_libdirs())

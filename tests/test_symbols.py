@@ -41,8 +41,8 @@ from setuptools_nolibpython import stable_abi
 from setuptools_nolibpython.config import Config
 from setuptools_nolibpython.elf import ElfReadError, read_elf
 from setuptools_nolibpython.enforce import ViolationError, enforce
-from setuptools_nolibpython.policy import ERROR, WARNING, Problem
-from setuptools_nolibpython.scan import ScanOptions, scan_file, scan_tree, scan_wheel
+from setuptools_nolibpython.results import ERROR, WARNING, Problem, ScanOptions
+from setuptools_nolibpython.scan import scan_file, scan_tree, scan_wheel
 from setuptools_nolibpython.sources import FileSource
 from setuptools_nolibpython.dynsym import read_dynamic_symbols, symbol_key
 from setuptools_nolibpython.interpreter import interpreter_scope
@@ -614,7 +614,7 @@ def test_no_false_positives_on_real_wheels(name: str) -> None:
     assert judged > 100, judged
     bundled = [o for o in chk.files.values() if ".libs/" in o.path or "/lib/" in o.path]
     if bundled:
-        via_bundle = {s for o in chk.files.values() if o.is_module for s in o.undefined
+        via_bundle = {s for o in chk.files.values() if o.has_module_init for s in o.undefined
                       if any(b.defines(s) for b in bundled)}
         assert via_bundle, name
     print(f"{name}: {len(report.files)} ELF files, {judged} undefined symbols judged, "

@@ -53,7 +53,8 @@ from support import (
 )
 
 from setuptools_nolibpython.config import ConfigError, parse_table
-from setuptools_nolibpython.scan import ScanOptions, scan_wheel
+from setuptools_nolibpython.results import ScanOptions
+from setuptools_nolibpython.scan import scan_wheel
 
 PYTHON = Path(sys.executable)
 SECTION = "backends"
@@ -226,7 +227,7 @@ def test_error_mode_fails_naming_the_module(kind: str, builds: Dict[Tuple[str, O
     b = builds[(kind, "error")]
     assert b.returncode != 0, f"{kind}: the build passed:\n{b.log[-4000:]}"
     member = f"bprobe/{EXT}"
-    assert f"{member}: error: needs {SONAME} (DT_NEEDED)" in b.log, b.log[-4000:]
+    assert f"{member}: violation: needs {SONAME} (DT_NEEDED)" in b.log, b.log[-4000:]
     assert "error: setuptools-nolibpython: checked 1 ELF file in " in b.log
     hint = "Python::Module" if kind == "skbuild" else "py.dependency()"
     assert hint in b.log, "the backend's own fix is not named"
@@ -295,14 +296,14 @@ def test_warn_and_allow_on_a_backend_wheel(builds: Dict[Tuple[str, Optional[str]
         (tmp_path / name).mkdir()
         return Path(shutil.copy2(control, tmp_path / name / control.name))
 
-    with pytest.raises(ViolationError, match=f"{member}: error: needs {SONAME}"):
+    with pytest.raises(ViolationError, match=f"{member}: violation: needs {SONAME}"):
         enforce_wheel(str(fresh("error")), Config(enable=True))  # negative control
     warned = fresh("warn")
     before = warned.read_bytes()
     with caplog.at_level("INFO", logger="setuptools_nolibpython"):
         report = enforce_wheel(str(warned), Config(enable=True, on_violation="warn", strip_rpath=False))
     assert report.failed and warned.read_bytes() == before
-    assert any(r.levelname == "WARNING" and f"{member}: error: needs {SONAME}" in r.getMessage()
+    assert any(r.levelname == "WARNING" and f"{member}: violation: needs {SONAME}" in r.getMessage()
                for r in caplog.records)
     allowed = fresh("allow")
     report = enforce_wheel(str(allowed), Config(enable=True, on_violation="repair", allow=("bprobe/*.so",)))
@@ -346,7 +347,7 @@ def test_editable(kind: str, dev_venv: Path, tmp_path: Path, wheelhouse: Path) -
     )
     # Error mode: the editable build fails naming the module it would load.
     assert erc != 0, elog[-4000:]
-    assert f"{EXT}: error: needs {SONAME} (DT_NEEDED)" in elog, elog[-4000:]
+    assert f"{EXT}: violation: needs {SONAME} (DT_NEEDED)" in elog, elog[-4000:]
     # Repair mode: what the editable install imports has no libpython.
     assert rc == 0, log[-5000:]
     proc = run([dev_venv, "-I", "-c", "import bprobe._ext as m; print(m.answer(), m.__file__)"])
@@ -590,7 +591,7 @@ def test_object_form_and_environment_switch(builds: Dict[Tuple[str, Optional[str
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     out, err = _hook(project, "build_wheel", str(out_dir), env={"TINY_WHEEL": str(wheel)})
-    assert "HOOKFAILED CalledProcessError" in out and f"bprobe/{EXT}: error: needs {SONAME}" in err, out + err
+    assert "HOOKFAILED CalledProcessError" in out and f"bprobe/{EXT}: violation: needs {SONAME}" in err, out + err
     assert list(out_dir.iterdir()) == [], "the failing wheel was handed over"
     off = {"TINY_WHEEL": str(wheel), "SETUPTOOLS_NOLIBPYTHON": "0"}
     out, err = _hook(project, "build_wheel", str(out_dir), env=off)

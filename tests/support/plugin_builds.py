@@ -1,5 +1,6 @@
 """Helpers for the end-to-end plugin tests (tests/test_plugin_*.py): projects that ask
-for libpython in every way FIELD-NOTES 2 lists, and judges of what a build produced.
+for libpython in every way a setuptools project can (libraries=, extra_link_args,
+extra_objects, ``-l:``, LDFLAGS/LDSHARED), and judges of what a build produced.
 
 Every judgement is made twice, by ``readelf -d`` (independent) and by the package's
 own scanner (``scan_wheel`` / ``scan_tree``).
@@ -16,7 +17,8 @@ import zipfile
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
-from setuptools_nolibpython.scan import ScanOptions, ScanReport, scan_tree, scan_wheel
+from setuptools_nolibpython.results import ScanOptions, ScanReport
+from setuptools_nolibpython.scan import scan_tree, scan_wheel
 
 from . import libpython_needed_by_readelf, make_project, run
 
@@ -133,8 +135,10 @@ def defines_python_runtime(path: Path) -> bool:
     return any(line.split()[-1] == "PyLong_FromLong" for line in syms.splitlines() if line.strip())
 
 
-#: One finding as a build prints it (report.problem_lines): ``<file>: <severity>: <what>; fix: <how>``.
-_FINDING = re.compile(r"^\s*(?:setuptools-nolibpython: )?(?P<path>\S+): (?P<severity>error|warning|allowed): "
+#: One finding as a build prints it (report.problem_lines): ``<file>: <label>: <what>; fix: <how>``, the
+#: label being the file's verdict for an error (violation, allowed, unreadable) or "warning".
+_FINDING = re.compile(r"^\s*(?:setuptools-nolibpython: )?(?P<path>\S+): "
+                      r"(?P<severity>violation|unreadable|warning|allowed): "
                       r"(?P<message>.*?); fix: ")
 
 
@@ -150,4 +154,4 @@ def names_entry(message: str, entry: str) -> bool:
 
 def errors_of(text: str, path: str) -> List[str]:
     """The messages of the error findings the log reports for ``path`` (exact file name)."""
-    return sorted(msg for p, sev, msg in findings(text) if p == path and sev == "error")
+    return sorted(msg for p, sev, msg in findings(text) if p == path and sev in ("violation", "unreadable"))

@@ -2,7 +2,9 @@
 # Run a command with every libpython shared library made unavailable, for this command
 # only: a private mount namespace (unshare -m, needs root) in which each directory that
 # holds libpython*.so* is covered by an overlay whose upper dir holds whiteouts of those
-# files (FIELD-NOTES 7). Nothing on the machine changes.
+# files (a whiteout is a character device 0:0 named like the file; both Debian's multiarch
+# lib dir and the pyenv lib dir are covered, since RUNPATH finds the latter). Nothing on
+# the machine changes.
 set -euo pipefail
 if [[ "${1:-}" != "--inside" ]]; then
   exec unshare -m -- "$0" --inside "$@"
