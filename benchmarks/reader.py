@@ -124,6 +124,11 @@ def measure(wheels: Sequence[Path], runs: int = RUNS) -> List[Tuple[str, int, fl
 
 
 def lines(wheels: Sequence[Path], runs: int = RUNS) -> List[str]:
+    return table(wheels, measure(wheels, runs), runs)
+
+
+def table(wheels: Sequence[Path], rows: Sequence[Tuple[str, int, float, float]], runs: int = RUNS) -> List[str]:
+    """The markdown table of ``measure``'s rows."""
     names = ", ".join(w.name.split("-")[0] for w in wheels)
     out = [
         f"The same ELF members (every one of the {names} wheels), read from memory by the package's",
@@ -133,7 +138,7 @@ def lines(wheels: Sequence[Path], runs: int = RUNS) -> List[str]:
         "| read | files | struct reader s | pyelftools s | pyelftools/reader |",
         "|---|---|---|---|---|",
     ]
-    for what, files, ours, theirs in measure(wheels, runs):
+    for what, files, ours, theirs in rows:
         ratio = f"{theirs / ours:.0f}x" if ours > 0 else "n/a"
         out.append(f"| {what} | {files or ''} | {ours:.4f} | {theirs:.4f} | {ratio} |")
     return out
