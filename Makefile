@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench fuzz compat clean
+.PHONY: setup demo test lint bench fuzz compat field clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,13 @@ bench: setup
 FUZZ_SECONDS ?= 300
 fuzz: setup
 	$(BIN)/python fuzz/fuzz_check.py --seconds $(FUZZ_SECONDS) --workdir .cache/fuzz
+
+# The field trial: 40 real PyPI sdists built without/with the plugin/with hostile LDFLAGS,
+# 106 real wheels checked against real imports, mutants of real modules; writes
+# docs/field-trial.md (field/run.py, list in field/projects.toml, cache in .cache/field).
+field: setup
+	apt-get install -y -qq --no-install-recommends $$($(BIN)/python field/run.py --apt-packages) >/dev/null
+	nice -n 10 $(BIN)/python field/run.py
 
 lint: setup
 	$(BIN)/ruff check setuptools_nolibpython

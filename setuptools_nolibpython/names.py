@@ -45,3 +45,25 @@ def is_libpython_libname(name: str) -> bool:
     if name.startswith(":"):
         return is_libpython_filename(name[1:])
     return _LIB_RE.match(name) is not None
+
+
+#: Libraries the manylinux policies (PEP 513, 571, 599, 600's auditwheel policies) let a
+#: wheel need without bundling them: the target system provides them, so one missing on
+#: the checking machine says nothing about the wheel.
+POLICY_SYSTEM_LIBRARIES = frozenset({
+    "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0", "libutil.so.1",
+    "libnsl.so.1", "libresolv.so.2", "libcrypt.so.1", "libgcc_s.so.1", "libstdc++.so.6",
+    "libX11.so.6", "libXext.so.6", "libXrender.so.1", "libICE.so.6", "libSM.so.6", "libGL.so.1",
+    "libgobject-2.0.so.0", "libgthread-2.0.so.0", "libglib-2.0.so.0", "libpanelw.so.5",
+    "libncursesw.so.5", "libz.so.1", "libexpat.so.1",
+})
+# glibc's and musl's dynamic loaders and musl's libc (musllinux), for every architecture.
+_SYSTEM_RE = re.compile(
+    r"^(ld-linux[-\w.]*\.so\.\d+|ld64\.so\.\d+|ld\.so\.\d+|ld-musl-\w+\.so\.1|libc\.musl-\w+\.so\.1)$"
+)
+
+
+def is_policy_system_library(name: str) -> bool:
+    """True for a DT_NEEDED name that a manylinux/musllinux target system provides."""
+    base = os.path.basename(name)
+    return base in POLICY_SYSTEM_LIBRARIES or _SYSTEM_RE.match(base) is not None

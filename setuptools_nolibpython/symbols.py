@@ -30,7 +30,7 @@ from .dynsym import symbol_key
 from .elf import ElfInfo, ElfReadError
 from .interpreter import InterpreterScope, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
-from .names import is_libpython_filename
+from .names import is_libpython_filename, is_policy_system_library
 from .policy import Problem
 from .pybuild import Build, cp_build, file_python_build, is_abi3_name, is_python_symbol, parse_wheel_tags
 from .sources import ByteSource
@@ -70,6 +70,15 @@ class _Verdicts:
 
     def add(self, path: str, problem: Problem) -> None:
         self.problems.setdefault(path, []).append(problem)
+
+
+def _leaves_wheel(entry: str, requester: str) -> bool:
+    """True when an RPATH/RUNPATH entry of ``requester`` names a directory outside the wheel."""
+    if "$ORIGIN" not in entry and "${ORIGIN}" not in entry:
+        return True
+    origin = posixpath.dirname(requester) or "."
+    path = posixpath.normpath(entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
+    return path.startswith("/") or path == ".." or path.startswith("../")
 
 
 class SymbolCheck:
@@ -244,14 +253,7 @@ class SymbolCheck:
         for name, requester in dict.fromkeys([] if contexts else own.missing):
             if is_libpython_filename(name):
                 continue  # already a needs-libpython violation; one finding per cause
-            out.add(obj.path, Problem(
-                MISSING_LIBRARY, policy.WARNING,
-                f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
-                "machine's library path; its undefined symbols were not checked",
-                "bundle the library in the wheel (auditwheel repair) or make sure the target "
-                "systems provide it",
-                name,
-            ))
+            out.add(obj.path, self._missing_library(name, requester))
         if own.missing and not any(not c.missing for c in contexts):
             return 0  # some provider is unknown: no verdict rather than a wrong one
         keyed = [(s, symbol_key(s)) for s in obj.undefined]
@@ -266,6 +268,32 @@ class SymbolCheck:
         unresolved = [s for s, _k in keyed if py_ok or not is_python_symbol(s)]
         self._report_unresolved(obj, unresolved, scope, out)
         return len(keyed) - len(unresolved)
+
+    def _missing_library(self, name: str, requester: str) -> Problem:
+        """A DT_NEEDED nothing provides. The loader refuses the file then ("cannot open shared
+        object file"), so it is an error, unless the target may well provide it: a library the
+        manylinux/musllinux policies leave to the system, or one the requester's RPATH/RUNPATH
+        looks for outside the wheel (another distribution's directory, an absolute path)."""
+        req = self.files.get(requester)
+        outside = req is None or any(_leaves_wheel(e, requester) for e in (*req.rpath, *req.runpath))
+        if outside or is_policy_system_library(name):
+            return Problem(
+                MISSING_LIBRARY, policy.WARNING,
+                f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
+                "machine's library path; its undefined symbols were not checked",
+                "bundle the library in the wheel (auditwheel repair) or make sure the target "
+                "systems provide it",
+                name,
+            )
+        return Problem(
+            MISSING_LIBRARY, self.severity,
+            f"needs {name} (DT_NEEDED of {requester}), which is not in the wheel, not in this machine's "
+            "library path, not a system library the manylinux/musllinux policies allow, and not looked for "
+            f"outside the wheel by its RPATH/RUNPATH: loading it fails with \"ImportError: {name}: cannot "
+            "open shared object file\"",
+            f"bundle {name} in the wheel (auditwheel repair), or correct the DT_NEEDED name if it is a typo",
+            name,
+        )
 
     def _elsewhere(self, obj: LoadedObject, sym: str) -> Optional[str]:
         """Another file of the wheel that exports ``sym`` although ``obj`` does not load it."""
