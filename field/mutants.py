@@ -251,7 +251,8 @@ def _judge_one(py_cli: Path, w: Any, path: Path, member: str, data: bytes, kind:
     return Mutant(kind, w.file, member, change, codes, detected, res["error"], failed, truth.get("python", "?"))
 
 
-def run_mutants(py_cli: Path, wheels: Sequence[Any], cache: Optional[Path] = None, per_kind: int = PER_KIND) -> List[Mutant]:
+def run_mutants(py_cli: Path, wheels: Sequence[Any], cache: Optional[Path] = None, per_kind: int = PER_KIND,
+                spellings: Sequence[str] = LIBPYTHON_SPELLINGS) -> List[Mutant]:
     """Make and judge the mutants: every libpython spelling once, ``per_kind`` of the others,
     each from a different wheel where the list allows."""
     from field.run import CACHE
@@ -274,7 +275,7 @@ def run_mutants(py_cli: Path, wheels: Sequence[Any], cache: Optional[Path] = Non
             out.append(_judge_one(py_cli, w, path, member, made[0], kind, made[1]))
             n += 1
 
-    for spelling in LIBPYTHON_SPELLINGS:
+    for spelling in spellings:
         pick("libpython", lambda w, d, s=spelling: mutate_libpython(d, s), 1)
     pick("undefined", lambda w, d: mutate_undefined(d), per_kind)
     pick("missing-library", lambda w, d: mutate_missing(d), per_kind)

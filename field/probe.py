@@ -18,8 +18,13 @@ import ctypes
 import importlib
 import json
 import os
+import re
 import sys
 import traceback
+
+
+#: What the dynamic loader says when it refuses a file (the failures the check predicts).
+LOADER = re.compile(r"[^ :]+: cannot open shared object file|[^ ]+: undefined symbol: [^ ]+|version `[^']+' not found")
 
 
 def _import(name, path, tops):
@@ -32,7 +37,13 @@ def _import(name, path, tops):
             return _dlopen(path, "dlopen (import needs %s)" % missing)
         return {"how": "import", "ok": False, "error": _line(exc)}
     except ImportError as exc:
-        return {"how": "import", "ok": False, "error": _line(exc)}
+        text = " ".join(str(exc).split())
+        found = LOADER.search(text)
+        if found:  # a package may wrap the loader's message in advice (numpy does)
+            return {"how": "import", "ok": False, "error": "ImportError: " + found.group(0).strip()}
+        # the loader's verdict is hidden behind the package's own failure (a missing
+        # dependency imported from C, a version check): ask the loader directly
+        return _dlopen(path, "dlopen (import failed: %s)" % _line(exc)[:120])
     except BaseException as exc:  # the loader succeeded; the module's own init code failed
         return {"how": "import", "ok": True, "error": "loaded; init raised " + _line(exc)}
 

@@ -224,11 +224,11 @@ def build_requirements() -> List[str]:
             if line.split("#")[0].strip()]
 
 
-def build_venv(plugin: Path) -> Path:
+def build_venv(plugin: Path, requirements: Optional[Sequence[str]] = None, name: str = "venv-build") -> Path:
     """pyenv CPython 3.11.7 venv with the sdists' build requirements and the plugin."""
-    venv = CACHE / "venv-build"
+    venv = CACHE / name
     py = venv / "bin" / "python"
-    reqs = build_requirements()
+    reqs = list(build_requirements() if requirements is None else requirements)
     stamp = venv / ".field-stamp"
     want = json.dumps([reqs, plugin.name, plugin.stat().st_mtime_ns])
     if stamp.exists() and stamp.read_text() == want:

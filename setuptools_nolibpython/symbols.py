@@ -276,6 +276,17 @@ class SymbolCheck:
         looks for outside the wheel (another distribution's directory, an absolute path)."""
         req = self.files.get(requester)
         outside = req is None or any(_leaves_wheel(e, requester) for e in (*req.rpath, *req.runpath))
+        shipped = sorted(p for p in self.files if posixpath.basename(p) == name)
+        if shipped:  # the wheel has it, where this file's search path does not look
+            rel = posixpath.relpath(posixpath.dirname(shipped[0]), posixpath.dirname(requester) or ".")
+            return Problem(
+                MISSING_LIBRARY, self.severity,
+                f"needs {name} (DT_NEEDED of {requester}); the wheel ships {shipped[0]}, but no RPATH/RUNPATH "
+                f"of {requester} reaches it: loading it fails with \"{name}: cannot open shared object file\"",
+                f"add an RPATH of $ORIGIN/{rel} "
+                f"to {requester} (auditwheel repair sets it), or move the library beside it",
+                name,
+            )
         if outside or is_policy_system_library(name):
             return Problem(
                 MISSING_LIBRARY, policy.WARNING,
