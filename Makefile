@@ -49,6 +49,8 @@ field: setup
 lint: setup
 	$(BIN)/ruff check setuptools_nolibpython
 	$(BIN)/mypy
+	$(BIN)/ruff check field
+	$(BIN)/mypy field
 
 clean:
 	rm -rf $(VENV) build dist .cache *.egg-info sample_project/build

@@ -12,6 +12,7 @@ was edited byte for byte (same length, so nothing else moves), with RECORD updat
 
 ``check`` must flag each, and the ground truth (field/probe.py) must see the import fail.
 """
+
 from __future__ import annotations
 
 import io
@@ -30,16 +31,30 @@ from setuptools_nolibpython.wheelsafety import record_digest
 
 #: Every libpython spelling README.md names for DT_NEEDED.
 LIBPYTHON_SPELLINGS: Tuple[str, ...] = (
-    "libpython3.11.so.1.0", "libpython3.11.so", "libpython3.11d.so", "libpython3.11d.so.1.0",
-    "libpython3.13t.so.1.0", "libpython3.14td.so.1.0", "libpython3.7m.so.1.0", "libpython3.so",
+    "libpython3.11.so.1.0",
+    "libpython3.11.so",
+    "libpython3.11d.so",
+    "libpython3.11d.so.1.0",
+    "libpython3.13t.so.1.0",
+    "libpython3.14td.so.1.0",
+    "libpython3.7m.so.1.0",
+    "libpython3.so",
     "libpython2.7.so.1.0",
 )
 #: Names of a library nobody ships, longest first: the longest that fits is written.
 NOBODY_SHIPS = ("libnobody-ships-this.so.1", "libnobody-ships.so.1", "libnobody.so.1", "libnb.so.1")
-EXPECTED_CODE = {"libpython": "needs-libpython", "undefined": "unresolved-symbol",
-                 "missing-library": "missing-library", "stable-abi": "stable-abi"}
-EXPECTED_CAUSE = {"libpython": "libpython", "undefined": "undefined symbol",
-                  "missing-library": "missing library", "stable-abi": "undefined symbol"}
+EXPECTED_CODE = {
+    "libpython": "needs-libpython",
+    "undefined": "unresolved-symbol",
+    "missing-library": "missing-library",
+    "stable-abi": "stable-abi",
+}
+EXPECTED_CAUSE = {
+    "libpython": "libpython",
+    "undefined": "undefined symbol",
+    "missing-library": "missing library",
+    "stable-abi": "undefined symbol",
+}
 PER_KIND = 6
 #: Stable ABI functions are picked from those a Python installed here exports, so the
 #: mutant is a real version mismatch, not a name no Python has.
@@ -70,7 +85,7 @@ def _dynstr(data: bytes) -> Tuple[int, int]:
 
 
 def _cstr(data: bytes, off: int) -> bytes:
-    return data[off:data.index(b"\0", off)]
+    return data[off : data.index(b"\0", off)]
 
 
 def needed_offsets(data: bytes) -> List[Tuple[str, int]]:
@@ -86,7 +101,7 @@ def _string_users(data: bytes) -> List[Tuple[int, int]]:
     base, _size = _dynstr(data)
     elf = ELFFile(io.BytesIO(data))
     ranges: List[Tuple[int, int]] = []
-    dynsym = elf.get_section_by_name(".dynsym")
+    dynsym: Any = elf.get_section_by_name(".dynsym")
     if dynsym is not None:
         for sym in dynsym.iter_symbols():
             off = base + sym["st_name"]
@@ -96,6 +111,7 @@ def _string_users(data: bytes) -> List[Tuple[int, int]]:
         if e.tag in (1, 14, 15, 29):  # NEEDED, SONAME, RPATH, RUNPATH
             off = base + e.value
             ranges.append((off, off + len(_cstr(data, off))))
+    sec: Any
     for sec in elf.iter_sections():
         if sec.name in (".gnu.version_r", ".gnu.version_d"):
             ranges.append((sec["sh_offset"], sec["sh_offset"]))  # their names are checked below
@@ -120,7 +136,7 @@ def overwrite(data: bytes, off: int, old_len: int, new: str) -> bytes:
     if len(raw) > old_len:
         raise ValueError(f"{new!r} is longer than the {old_len} bytes it replaces")
     buf = bytearray(data)
-    buf[off:off + old_len] = raw + b"\0" * (old_len - len(raw))
+    buf[off : off + old_len] = raw + b"\0" * (old_len - len(raw))
     return bytes(buf)
 
 
@@ -128,7 +144,7 @@ def undefined_symbols(data: bytes) -> List[Tuple[str, int]]:
     """(name, file offset) of global undefined symbols, in .dynsym order."""
     base, _size = _dynstr(data)
     elf = ELFFile(io.BytesIO(data))
-    dynsym = elf.get_section_by_name(".dynsym")
+    dynsym: Any = elf.get_section_by_name(".dynsym")
     out: List[Tuple[str, int]] = []
     for sym in dynsym.iter_symbols() if dynsym is not None else []:
         if sym["st_shndx"] == "SHN_UNDEF" and sym["st_info"]["bind"] == "STB_GLOBAL" and sym.name:
@@ -168,17 +184,24 @@ def mutate_stable_abi(data: bytes, target: Tuple[int, int]) -> Optional[Tuple[by
     """Rename an undefined Py* function to a Stable ABI function newer than ``target`` and 3.9."""
     abi = load_stable_abi()
     floor = max(target, (3, 9))
-    newer = sorted((i.name for i in abi.items.values()
-                    if i.kind == "function" and floor < i.added <= NEWEST_PYTHON and i.on_linux and not i.abi_only),
-                   key=lambda n: (-abi.items[n].added[1], n))
+    newer = sorted(
+        (
+            i.name
+            for i in abi.items.values()
+            if i.kind == "function" and floor < i.added <= NEWEST_PYTHON and i.on_linux and not i.abi_only
+        ),
+        key=lambda n: (-abi.items[n].added[1], n),
+    )
     for name, off in undefined_symbols(data):
         if not name.startswith("Py") or not _only_user(data, off, off + len(name)):
             continue
         for cand in newer:
             if len(cand) <= len(name) and cand != name:
                 added = abi.items[cand].added
-                return (overwrite(data, off, len(name), cand),
-                        f"{name} -> {cand} (Stable ABI since {added[0]}.{added[1]}; tag allows {target[0]}.{target[1]})")
+                return (
+                    overwrite(data, off, len(name), cand),
+                    f"{name} -> {cand} (Stable ABI since {added[0]}.{added[1]}; tag allows {target[0]}.{target[1]})",
+                )
     return None
 
 
@@ -225,9 +248,9 @@ def candidates(wheels: Sequence[Any], cache: Path) -> Iterator[Tuple[Any, Path, 
 
 
 def _judge_one(py_cli: Path, w: Any, path: Path, member: str, data: bytes, kind: str, change: str) -> Mutant:
-    from field.run import DEBIAN_PYTHON, inventory, nolibpython_check, probe, pyenv_python, failure_cause
+    from field.run import DEBIAN_PYTHON, failure_cause, inventory, nolibpython_check, probe, pyenv_python
 
-    _pytag, abi, _plat = w.tags
+    _pytag, _abi, _plat = w.tags
     if kind == "stable-abi":
         judge, hide = pyenv_python("3.9"), False
     else:
@@ -251,8 +274,13 @@ def _judge_one(py_cli: Path, w: Any, path: Path, member: str, data: bytes, kind:
     return Mutant(kind, w.file, member, change, codes, detected, res["error"], failed, truth.get("python", "?"))
 
 
-def run_mutants(py_cli: Path, wheels: Sequence[Any], cache: Optional[Path] = None, per_kind: int = PER_KIND,
-                spellings: Sequence[str] = LIBPYTHON_SPELLINGS) -> List[Mutant]:
+def run_mutants(
+    py_cli: Path,
+    wheels: Sequence[Any],
+    cache: Optional[Path] = None,
+    per_kind: int = PER_KIND,
+    spellings: Sequence[str] = LIBPYTHON_SPELLINGS,
+) -> List[Mutant]:
     """Make and judge the mutants: every libpython spelling once, ``per_kind`` of the others,
     each from a different wheel where the list allows."""
     from field.run import CACHE
@@ -293,19 +321,31 @@ def mutant_table(mutants: Sequence[Mutant]) -> List[str]:
     """The recall section of docs/field-trial.md."""
     lines = ["## Mutation recall on real binaries", ""]
     if not mutants:
-        return lines + ["(not run)", ""]
+        return [*lines, "(not run)", ""]
     lines.append("| kind | mutants | detected by check | import failed (ground truth) |")
     lines.append("|---|---|---|---|")
     for kind in EXPECTED_CODE:
         ms = [m for m in mutants if m.kind == kind]
         if ms:
-            lines.append(f"| {kind} | {len(ms)} | {sum(m.detected for m in ms)} ({100 * sum(m.detected for m in ms) // len(ms)}%) | "
-                         f"{sum(m.import_failed for m in ms)} |")
+            lines.append(
+                f"| {kind} | {len(ms)} | "
+                f"{sum(m.detected for m in ms)} ({100 * sum(m.detected for m in ms) // len(ms)}%) | "
+                f"{sum(m.import_failed for m in ms)} |"
+            )
     total = len(mutants)
-    lines.append(f"| **all** | {total} | {sum(m.detected for m in mutants)} ({100 * sum(m.detected for m in mutants) // total}%) | "
-                 f"{sum(m.import_failed for m in mutants)} |")
-    lines += ["", "| kind | wheel | module | change | check's errors | import (ground truth) |", "|---|---|---|---|---|---|"]
+    lines.append(
+        f"| **all** | {total} | "
+        f"{sum(m.detected for m in mutants)} ({100 * sum(m.detected for m in mutants) // total}%) | "
+        f"{sum(m.import_failed for m in mutants)} |"
+    )
+    lines += [
+        "",
+        "| kind | wheel | module | change | check's errors | import (ground truth) |",
+        "|---|---|---|---|---|---|",
+    ]
     for m in mutants:
-        lines.append(f"| {m.kind} | {m.wheel} | `{m.member}` | {m.change} | {', '.join(m.check_codes) or 'none'} | "
-                     f"{m.judged_by}: {m.import_error.replace('|', '/')[:200] or 'imported'} |")
-    return lines + [""]
+        lines.append(
+            f"| {m.kind} | {m.wheel} | `{m.member}` | {m.change} | {', '.join(m.check_codes) or 'none'} | "
+            f"{m.judged_by}: {m.import_error.replace('|', '/')[:200] or 'imported'} |"
+        )
+    return [*lines, ""]

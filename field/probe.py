@@ -14,6 +14,7 @@ syntax newer than Python 3.9, because every interpreter on the machine runs it.
   on the second pass, as it does when the package loads both);
 - then the smoke snippet runs, if any.
 """
+
 import ctypes
 import importlib
 import json
@@ -21,20 +22,22 @@ import os
 import re
 import sys
 import traceback
+from typing import Any, Dict, Iterable, List
 
+Result = Dict[str, Any]
 
 #: What the dynamic loader says when it refuses a file (the failures the check predicts).
 LOADER = re.compile(r"[^ :]+: cannot open shared object file|[^ ]+: undefined symbol: [^ ]+|version `[^']+' not found")
 
 
-def _import(name, path, tops):
+def _import(name: str, path: str, tops: Iterable[str]) -> Result:
     try:
         importlib.import_module(name)
         return {"how": "import", "ok": True, "error": ""}
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
         if missing and missing not in tops:
-            return _dlopen(path, "dlopen (import needs %s)" % missing)
+            return _dlopen(path, f"dlopen (import needs {missing})")
         return {"how": "import", "ok": False, "error": _line(exc)}
     except ImportError as exc:
         text = " ".join(str(exc).split())
@@ -43,12 +46,12 @@ def _import(name, path, tops):
             return {"how": "import", "ok": False, "error": "ImportError: " + found.group(0).strip()}
         # the loader's verdict is hidden behind the package's own failure (a missing
         # dependency imported from C, a version check): ask the loader directly
-        return _dlopen(path, "dlopen (import failed: %s)" % _line(exc)[:120])
+        return _dlopen(path, f"dlopen (import failed: {_line(exc)[:120]})")
     except BaseException as exc:  # the loader succeeded; the module's own init code failed
         return {"how": "import", "ok": True, "error": "loaded; init raised " + _line(exc)}
 
 
-def _dlopen(path, how="dlopen"):
+def _dlopen(path: str, how: str = "dlopen") -> Result:
     try:
         ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
         return {"how": how, "ok": True, "error": ""}
@@ -56,29 +59,29 @@ def _dlopen(path, how="dlopen"):
         return {"how": how, "ok": False, "error": _line(exc)}
 
 
-def _line(exc):
-    text = "%s: %s" % (type(exc).__name__, exc)
+def _line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
     return " ".join(text.split())[:400]
 
 
-def main():
+def main() -> None:
     with open(sys.argv[1]) as f:
         job = json.load(f)
     root = job["root"]
     sys.path.insert(0, root)
     tops = set(job.get("tops", []))
-    results = {}
+    results: Dict[str, Result] = {}
     for item in job.get("modules", []):
         results[item["path"]] = _import(item["name"], os.path.join(root, item["path"]), tops)
-    pending = list(job.get("libraries", []))
+    pending: List[str] = list(job.get("libraries", []))
     for _pass in range(2):
-        retry = []
+        retry: List[str] = []
         for rel in pending:
             results[rel] = _dlopen(os.path.join(root, rel))
             if not results[rel]["ok"]:
                 retry.append(rel)
         pending = retry
-    smoke = {"ran": False, "ok": True, "error": ""}
+    smoke: Result = {"ran": False, "ok": True, "error": ""}
     if job.get("smoke"):
         smoke["ran"] = True
         try:
@@ -86,8 +89,9 @@ def main():
         except BaseException:
             smoke["ok"] = False
             smoke["error"] = " | ".join(traceback.format_exc().strip().splitlines()[-3:])[:600]
-    json.dump({"files": results, "smoke": smoke, "python": sys.version.split()[0],
-               "executable": sys.executable}, sys.stdout)
+    json.dump(
+        {"files": results, "smoke": smoke, "python": sys.version.split()[0], "executable": sys.executable}, sys.stdout
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ and mutants of real modules, each verdict held against what the loader really do
 runs a few of each through the same functions. Everything downloaded or built lives under
 .cache/field/ and is reused: a warm run downloads nothing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,21 @@ BUILD_PYTHON_VERSION = "3.11.7"
 DEBIAN_PYTHON = Path("/usr/bin/python3.11")
 HOSTILE_LDFLAGS = "-Wl,--no-as-needed -lpython3.11 -Wl,-z,defs"
 LOG_PREFIX = "setuptools-nolibpython:"
-KINDS_OF_SDIST = ("plain C", "C++", "Cython", "pybind11", "cffi_modules", "numpy C-API", "own build_ext",
-                  "bundled C lib", "calls cmake", "calls make", "setup.py-only", "pyproject-only", "in-tree backend")
+KINDS_OF_SDIST = (
+    "plain C",
+    "C++",
+    "Cython",
+    "pybind11",
+    "cffi_modules",
+    "numpy C-API",
+    "own build_ext",
+    "bundled C lib",
+    "calls cmake",
+    "calls make",
+    "setup.py-only",
+    "pyproject-only",
+    "in-tree backend",
+)
 
 
 class FieldError(Exception):
@@ -113,15 +127,26 @@ def load_projects(path: Path = PROJECTS) -> Tuple[List[Sdist], List[Wheel]]:
         exercises = _strings(entry.get("exercises"), f"{where} ({entry['name']}): exercises")
         bad = [e for e in exercises if e not in KINDS_OF_SDIST]
         if bad:
-            raise FieldError(f"{where} ({entry['name']}): unknown exercise {bad[0]!r}; one of {', '.join(KINDS_OF_SDIST)}")
+            raise FieldError(
+                f"{where} ({entry['name']}): unknown exercise {bad[0]!r}; one of {', '.join(KINDS_OF_SDIST)}"
+            )
         env = entry.get("env", {})
         if not isinstance(env, dict) or not all(isinstance(v, str) for v in env.values()):
             raise FieldError(f"{where} ({entry['name']}): env must be a table of strings")
         repeats = entry.get("repeats", 1)
         if not isinstance(repeats, int) or repeats < 1:
             raise FieldError(f"{where} ({entry['name']}): repeats must be a positive integer")
-        sdists.append(Sdist(entry["name"], entry["version"], exercises, entry["smoke"], dict(env),
-                            _strings(entry.get("apt", []), f"{where}: apt"), repeats))
+        sdists.append(
+            Sdist(
+                entry["name"],
+                entry["version"],
+                exercises,
+                entry["smoke"],
+                dict(env),
+                _strings(entry.get("apt", []), f"{where}: apt"),
+                repeats,
+            )
+        )
     wheels: List[Wheel] = []
     for i, entry in enumerate(data.get("wheel", [])):
         where = f"{path}: [[wheel]] #{i + 1}"
@@ -148,14 +173,22 @@ class Ran:
     cpu: float = 0.0  # user+system seconds of the command and every descendant it waited for
 
 
-def run(cmd: Sequence[str], env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None,
-        timeout: float = 1800) -> Ran:
+def run(
+    cmd: Sequence[str], env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None, timeout: float = 1800
+) -> Ran:
     """Run a command, capturing stdout+stderr; wall time from a monotonic clock and CPU
     time from wait4(2) (on a shared machine the CPU time is the figure other jobs do not move)."""
     start = time.perf_counter()
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out:
-        proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            list(cmd),
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = start + timeout
         status, usage = 0, None
         while True:
@@ -182,15 +215,21 @@ def pyenv_python(version: str) -> Optional[Path]:
     exact = versions / version / "bin" / "python3"
     if exact.exists():
         return exact
-    found = sorted(versions.glob(f"{version}.*/bin/python3"), key=lambda p: [int(x) for x in p.parent.parent.name.split(".") if x.isdigit()])
+    found = sorted(
+        versions.glob(f"{version}.*/bin/python3"),
+        key=lambda p: [int(x) for x in p.parent.parent.name.split(".") if x.isdigit()],
+    )
     return found[-1] if found else None
 
 
 def clean_env(**extra: str) -> Dict[str, str]:
     """The environment of a build: the caller's, minus anything that changes a link or
     the plugin's switch, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("LDFLAGS", "LDSHARED", "CFLAGS", "CPPFLAGS", "SETUPTOOLS_NOLIBPYTHON", "PYTHONPATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LDFLAGS", "LDSHARED", "CFLAGS", "CPPFLAGS", "SETUPTOOLS_NOLIBPYTHON", "PYTHONPATH")
+    }
     env.update(extra)
     return env
 
@@ -201,8 +240,10 @@ def clean_env(**extra: str) -> Dict[str, str]:
 def plugin_wheel() -> Path:
     """A wheel of the plugin built from this checkout (rebuilt when the sources change)."""
     out = CACHE / "plugin"
-    sources = sorted(p for p in (REPO / "setuptools_nolibpython").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    stamp = str(max(p.stat().st_mtime_ns for p in sources + [REPO / "pyproject.toml"]))
+    sources = sorted(
+        p for p in (REPO / "setuptools_nolibpython").rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    )
+    stamp = str(max(p.stat().st_mtime_ns for p in [*sources, REPO / "pyproject.toml"]))
     have = list(out.glob("setuptools_nolibpython-*.whl"))
     if have and (out / "stamp").exists() and (out / "stamp").read_text() == stamp:
         return have[0]
@@ -210,7 +251,11 @@ def plugin_wheel() -> Path:
     out.mkdir(parents=True)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
-        shutil.copytree(REPO, src, ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "build", "dist", "*.egg-info", "__pycache__"))
+        shutil.copytree(
+            REPO,
+            src,
+            ignore=shutil.ignore_patterns(".git", ".venv", ".cache", "build", "dist", "*.egg-info", "__pycache__"),
+        )
         r = run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)])
     if not r.ok:
         raise FieldError(f"cannot build the plugin's wheel: {r.output.strip().splitlines()[-1:]}")
@@ -220,8 +265,11 @@ def plugin_wheel() -> Path:
 
 def build_requirements() -> List[str]:
     """What the shared build venv holds: every listed sdist's build requirements."""
-    return [line.split("#")[0].strip() for line in (Path(__file__).parent / "build-requirements.txt").read_text().splitlines()
-            if line.split("#")[0].strip()]
+    return [
+        line.split("#")[0].strip()
+        for line in (Path(__file__).parent / "build-requirements.txt").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
 
 
 def build_venv(plugin: Path, requirements: Optional[Sequence[str]] = None, name: str = "venv-build") -> Path:
@@ -240,8 +288,10 @@ def build_venv(plugin: Path, requirements: Optional[Sequence[str]] = None, name:
         r = run([str(base), "-m", "venv", str(venv)])
         if not r.ok:
             raise FieldError(f"cannot create {venv}: {r.output.strip()[-300:]}")
-    for cmd in ([str(py), "-m", "pip", "install", "-q", *reqs],
-                [str(py), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(plugin)]):
+    for cmd in (
+        [str(py), "-m", "pip", "install", "-q", *reqs],
+        [str(py), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(plugin)],
+    ):
         r = run(cmd)
         if not r.ok:
             raise FieldError(f"cannot install into {venv}: {r.output.strip()[-500:]}")
@@ -299,8 +349,22 @@ def fetch_wheel(w: Wheel, py: Path) -> Path:
     if local.exists():
         return local
     pytag, abi, plat = w.tags
-    cmd = [str(py), "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:", "-d", str(d),
-           "--implementation", "cp", "--abi", abi]
+    cmd = [
+        str(py),
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "-d",
+        str(d),
+        "--implementation",
+        "cp",
+        "--abi",
+        abi,
+    ]
     for p in plat.split("."):
         cmd += ["--platform", p]
     digits = pytag.split(".")[0][2:]
@@ -308,7 +372,7 @@ def fetch_wheel(w: Wheel, py: Path) -> Path:
         cmd += ["--python-version", digits[0] + "." + digits[1:]]
     else:
         cmd += ["--python-version", "3.11"]
-    r = run(cmd + [f"{w.name}=={w.version}"])
+    r = run([*cmd, f"{w.name}=={w.version}"])
     if target.exists():
         return target
     raise FieldError(f"cannot download {w.file}: {r.output.strip()[-300:]}")
@@ -347,8 +411,19 @@ def build_sdist(s: Sdist, sdist: Path, py: Path, mode: str, outdir: Path) -> Bui
         extra["LDFLAGS"] = HOSTILE_LDFLAGS
     shutil.rmtree(outdir, ignore_errors=True)
     outdir.mkdir(parents=True)
-    cmd = [str(py), "-m", "pip", "wheel", "-v", "--no-deps", "--no-build-isolation", "--no-cache-dir",
-           "-w", str(outdir), str(sdist)]
+    cmd = [
+        str(py),
+        "-m",
+        "pip",
+        "wheel",
+        "-v",
+        "--no-deps",
+        "--no-build-isolation",
+        "--no-cache-dir",
+        "-w",
+        str(outdir),
+        str(sdist),
+    ]
     r = run(cmd, env=clean_env(**extra), cwd=outdir)
     wheels = sorted(outdir.glob("*.whl"))
     ok = r.ok and len(wheels) == 1
@@ -372,7 +447,7 @@ def _module_name(member: str) -> str:
     pkgs = parts[:-1]
     if pkgs and (pkgs[0].endswith(".data")):  # name.data/purelib/... or platlib/...
         pkgs = pkgs[2:]
-    return ".".join(pkgs + [base])
+    return ".".join([*pkgs, base])
 
 
 def inventory(whl: Path) -> List[ElfMember]:
@@ -420,8 +495,9 @@ def truth_interpreter(pytag: str, abi: str, plat: str) -> Optional[Tuple[Path, b
     return (py, False) if py else None
 
 
-def probe(py: Path, hide: bool, root: Path, members: Sequence[ElfMember], smoke: str = "",
-          tops: Iterable[str] = ()) -> Dict[str, Any]:
+def probe(
+    py: Path, hide: bool, root: Path, members: Sequence[ElfMember], smoke: str = "", tops: Iterable[str] = ()
+) -> Dict[str, Any]:
     """Run field/probe.py in ``py`` (with libpython hidden if ``hide``); executables get ``ldd -r``."""
     job = {
         "root": str(root),
@@ -442,8 +518,11 @@ def probe(py: Path, hide: bool, root: Path, members: Sequence[ElfMember], smoke:
     try:
         result: Dict[str, Any] = json.loads(r.output.strip().splitlines()[-1])
     except (json.JSONDecodeError, IndexError):
-        return {"files": {}, "smoke": {"ran": bool(smoke), "ok": False, "error": "probe crashed: " + r.output.strip()[-400:]},
-                "crashed": True}
+        return {
+            "files": {},
+            "smoke": {"ran": bool(smoke), "ok": False, "error": "probe crashed: " + r.output.strip()[-400:]},
+            "crashed": True,
+        }
     for m in members:
         if m.kind == "executable":
             result["files"][m.path] = ldd_probe(root / m.path, hide)
@@ -482,9 +561,9 @@ def nolibpython_check(cli_py: Path, target: Path, python: Optional[Path]) -> Dic
     cmd = [str(cli_py), "-m", "setuptools_nolibpython", "check", "--json"]
     if python is not None:
         cmd += ["--python", str(python)]
-    r = run(cmd + [str(target)], timeout=900)
+    r = run([*cmd, str(target)], timeout=900)
     try:
-        doc: Dict[str, Any] = json.loads(r.output[r.output.index("{"):])
+        doc: Dict[str, Any] = json.loads(r.output[r.output.index("{") :])
     except ValueError:
         raise FieldError(f"nolibpython check {target.name}: no JSON document: {r.output.strip()[-300:]}") from None
     doc["seconds"] = round(r.seconds, 3)
@@ -525,8 +604,19 @@ def judge(members: Sequence[ElfMember], doc: Dict[str, Any], truth: Optional[Dic
             wrong = f"check passed it but it fails: {res['error']}"
         elif f is None:
             wrong = "the check did not report this ELF file"
-        out.append(FileVerdict(m.path, m.kind, verdict, errors, warnings, "loads" if loads else "fails",
-                               res["how"], res["error"], wrong))
+        out.append(
+            FileVerdict(
+                m.path,
+                m.kind,
+                verdict,
+                errors,
+                warnings,
+                "loads" if loads else "fails",
+                res["how"],
+                res["error"],
+                wrong,
+            )
+        )
     return out
 
 
@@ -580,11 +670,22 @@ def run_sdist(s: Sdist, py: Path, index: int, debian_py: Path) -> SdistResult:
     members = inventory(whl)
     res.modules = [m.path for m in members if m.kind == "module"]
     doc = nolibpython_check(py, whl, DEBIAN_PYTHON)
-    res.check_c = "ok" if doc["ok"] else "violation: " + "; ".join(
-        f"{f['path']}: {p['code']} {p['detail']}" for t in doc["targets"] for f in t["files"] for p in f["problems"]
-        if p["severity"] == "error")[:600]
+    res.check_c = (
+        "ok"
+        if doc["ok"]
+        else "violation: "
+        + "; ".join(
+            f"{f['path']}: {p['code']} {p['detail']}"
+            for t in doc["targets"]
+            for f in t["files"]
+            for p in f["problems"]
+            if p["severity"] == "error"
+        )[:600]
+    )
     # install (c) into Debian's python3.11 venv (its runtime dependencies as binary wheels)
-    r = run([str(py), "-m", "pip", "--python", str(debian_py), "install", "-q", "--force-reinstall", "--no-deps", str(whl)])
+    r = run(
+        [str(py), "-m", "pip", "--python", str(debian_py), "install", "-q", "--force-reinstall", "--no-deps", str(whl)]
+    )
     deps = run([str(py), "-m", "pip", "--python", str(debian_py), "install", "-q", "--only-binary", ":all:", str(whl)])
     res.c_install = "ok" if r.ok else "failed: " + r.output.strip()[-300:]
     if not deps.ok:
@@ -622,8 +723,10 @@ class WheelResult:
 
 def _tops(members: Sequence[ElfMember], whl: Path) -> List[str]:
     with zipfile.ZipFile(whl) as zf:
-        return sorted({n.split("/")[0].split(".")[0] for n in zf.namelist() if "/" in n and ".dist-info/" not in n}
-                      | {n.split(".")[0] for n in zf.namelist() if "/" not in n})
+        return sorted(
+            {n.split("/")[0].split(".")[0] for n in zf.namelist() if "/" in n and ".dist-info/" not in n}
+            | {n.split(".")[0] for n in zf.namelist() if "/" not in n}
+        )
 
 
 def run_wheel(w: Wheel, py: Path) -> WheelResult:
@@ -642,9 +745,18 @@ def run_wheel(w: Wheel, py: Path) -> WheelResult:
                 os.chmod(Path(tmp) / m.path, 0o755)
             truth = probe(judge_with[0], judge_with[1], Path(tmp), members, tops=_tops(members, whl))
     notes = [n for t in doc["targets"] for n in t["notes"]] + [e for t in doc["targets"] for e in t["errors"]]
-    return WheelResult(w.file, list(w.exercises), round(whl.stat().st_size / 1e6, 1), len(members), bool(doc["ok"]),
-                       doc["seconds"], str(python or "(default)"), (truth or {}).get("python", "n/a"),
-                       judge(members, doc, truth), notes)
+    return WheelResult(
+        w.file,
+        list(w.exercises),
+        round(whl.stat().st_size / 1e6, 1),
+        len(members),
+        bool(doc["ok"]),
+        doc["seconds"],
+        str(python or "(default)"),
+        (truth or {}).get("python", "n/a"),
+        judge(members, doc, truth),
+        notes,
+    )
 
 
 # ---------------------------------------------------------------------------- report
@@ -652,15 +764,16 @@ def run_wheel(w: Wheel, py: Path) -> WheelResult:
 
 def _pct(values: List[float], q: float) -> float:
     vs = sorted(values)
-    return vs[min(len(vs) - 1, int(round(q * (len(vs) - 1))))]
+    return vs[min(len(vs) - 1, round(q * (len(vs) - 1)))]
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render(sdists: List[SdistResult], wheels: List[WheelResult], mutants: List[Any], meta: Dict[str, str],
-           partial: str = "") -> str:
+def render(
+    sdists: List[SdistResult], wheels: List[WheelResult], mutants: List[Any], meta: Dict[str, str], partial: str = ""
+) -> str:
     """docs/field-trial.md from the results; every figure is computed here."""
     from field.mutants import mutant_table
 
@@ -681,7 +794,7 @@ def render(sdists: List[SdistResult], wheels: List[WheelResult], mutants: List[A
         "--no-build-isolation --no-cache-dir -v` in one venv that holds every project's build requirements "
         "(`field/build-requirements.txt`) and the plugin, installed from a wheel of this checkout. "
         "(a) is the baseline, (b) adds `SETUPTOOLS_NOLIBPYTHON=1` (the documented switch for sdists you do not "
-        "control), (c) is (b) plus `LDFLAGS=\"" + HOSTILE_LDFLAGS + "\"`. (a) and (b) run in the same isolation "
+        'control), (c) is (b) plus `LDFLAGS="' + HOSTILE_LDFLAGS + '"`. (a) and (b) run in the same isolation '
         "mode, alternated AB for even and BA for odd positions in the list (with `repeats = 2`, ABBA / BAAB); "
         "the overhead compares the fastest (b) with the fastest (a) of the same project, in CPU time (wait4 "
         "rusage of pip and all it ran: the plugin's real cost, which other jobs on a shared machine do not "
@@ -709,13 +822,16 @@ def render(sdists: List[SdistResult], wheels: List[WheelResult], mutants: List[A
     imp_ok = sum(1 for s in sdists if s.c_imports and all(v == "ok" for v in s.c_imports.values()))
     smoke_ok = sum(1 for s in sdists if s.smoke_ok)
     lines += [
-        f"- projects: {len(sdists)}; baseline (a) builds: {len(built)}; (b) builds where (a) does: {ok_b}/{len(built)}; "
+        f"- projects: {len(sdists)}; baseline (a) builds: {len(built)}; "
+        f"(b) builds where (a) does: {ok_b}/{len(built)}; "
         f"(c) builds where (a) does: {ok_c}/{len(built)}",
         f"- (c) on Debian python3.11, libpython hidden: every module imports in {imp_ok}/{len(sdists)}, "
         f"smoke test passes in {smoke_ok}/{len(sdists)}",
     ]
-    for cpu, what in ((True, "CPU time (user+system of pip and every compiler it ran; other jobs on the machine do not move it)"),
-                      (False, "wall time")):
+    for cpu, what in (
+        (True, "CPU time (user+system of pip and every compiler it ran; other jobs on the machine do not move it)"),
+        (False, "wall time"),
+    ):
         ovs = [o for o in (s.overhead(cpu) for s in sdists) if o is not None]
         if ovs:
             ms = [o[0] for o in ovs]
@@ -723,16 +839,26 @@ def render(sdists: List[SdistResult], wheels: List[WheelResult], mutants: List[A
             lines.append(
                 f"- plugin overhead (b) vs (a), {what}, over {len(ovs)} projects: median {statistics.median(pc):+.2f}% "
                 f"({statistics.median(ms):+.0f} ms), 90th percentile {_pct(pc, 0.9):+.2f}% ({_pct(ms, 0.9):+.0f} ms), "
-                f"max {max(pc):+.2f}% ({max(ms):+.0f} ms), min {min(pc):+.2f}% ({min(ms):+.0f} ms)")
-    lines += ["", "| project | exercises | (a) wall s | (b) wall s | (a) CPU s | (b) CPU s | overhead CPU | overhead wall | (c) | "
-              "plugin log (c) | (c) check | (c) imports on Debian, no libpython | smoke |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                f"max {max(pc):+.2f}% ({max(ms):+.0f} ms), min {min(pc):+.2f}% ({min(ms):+.0f} ms)"
+            )
+    lines += [
+        "",
+        "| project | exercises | (a) wall s | (b) wall s | (a) CPU s | (b) CPU s | overhead CPU | overhead wall "
+        "| (c) | "
+        "plugin log (c) | (c) check | (c) imports on Debian, no libpython | smoke |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in sdists:
         c = next((x for x in s.builds if x.mode == "c"), None)
-        clog = "<br>".join(_cell(x[len(LOG_PREFIX):].strip()) for x in (c.plugin_lines if c else []))
-        imports = ("all %d ok" % len(s.c_imports) if s.c_imports and all(v == "ok" for v in s.c_imports.values())
-                   else "; ".join(f"{k}: {v}" for k, v in s.c_imports.items() if v != "ok") or "-")
-        fail = "" if s.ok("a") else " (a) FAILED: " + _cell(next(x.tail for x in s.builds if x.mode == "a" and not x.ok))
+        clog = "<br>".join(_cell(x[len(LOG_PREFIX) :].strip()) for x in (c.plugin_lines if c else []))
+        imports = (
+            f"all {len(s.c_imports)} ok"
+            if s.c_imports and all(v == "ok" for v in s.c_imports.values())
+            else "; ".join(f"{k}: {v}" for k, v in s.c_imports.items() if v != "ok") or "-"
+        )
+        fail = (
+            "" if s.ok("a") else " (a) FAILED: " + _cell(next(x.tail for x in s.builds if x.mode == "a" and not x.ok))
+        )
         for mode in ("b", "c"):
             if s.ok("a") and not s.ok(mode):
                 fail += f" ({mode}) FAILED: " + _cell(next(x.tail for x in s.builds if x.mode == mode and not x.ok))
@@ -743,26 +869,35 @@ def render(sdists: List[SdistResult], wheels: List[WheelResult], mutants: List[A
         ovc, ovw = s.overhead(True), s.overhead(False)
         lines.append(
             f"| {s.name} {s.version} | {', '.join(s.exercises)} | {' | '.join(cells)} | "
-            f"{f'{ovc[1]:+.1f}% ({ovc[0]:+.0f} ms)' if ovc else '-'} | {f'{ovw[1]:+.1f}% ({ovw[0]:+.0f} ms)' if ovw else '-'} | "
+            f"{f'{ovc[1]:+.1f}% ({ovc[0]:+.0f} ms)' if ovc else '-'} | "
+            f"{f'{ovw[1]:+.1f}% ({ovw[0]:+.0f} ms)' if ovw else '-'} | "
             f"{'ok' if s.ok('c') else 'failed'}{fail} | {clog or '-'} | "
             f"{_cell(s.check_c) or '-'} | {_cell(imports)} | "
-            f"{'ok' if s.smoke_ok else ('-' if s.smoke_ok is None else 'FAILED: ' + _cell(s.smoke_error))} |")
-    lines += ["", "Each project's (b) log (the plugin's lines in `pip wheel -v`) is in "
-              "`.cache/field/results.json` after a run; the table shows (c)'s, where the hostile flags give the "
-              "plugin something to remove.", ""]
+            f"{'ok' if s.smoke_ok else ('-' if s.smoke_ok is None else 'FAILED: ' + _cell(s.smoke_error))} |"
+        )
+    lines += [
+        "",
+        "Each project's (b) log (the plugin's lines in `pip wheel -v`) is in "
+        "`.cache/field/results.json` after a run; the table shows (c)'s, where the hostile flags give the "
+        "plugin something to remove.",
+        "",
+    ]
     # wheels
     judged = [f for w in wheels for f in w.files if f.truth != "n/a"]
     wrong = [(w, f) for w in wheels for f in w.wrong]
     lines += ["## Wheels", ""]
     lines += [
-        f"- wheels: {len(wheels)} ({sum(w.size_mb for w in wheels):.0f} MB); ELF files: {sum(w.elf_files for w in wheels)}; "
+        f"- wheels: {len(wheels)} ({sum(w.size_mb for w in wheels):.0f} MB); "
+        f"ELF files: {sum(w.elf_files for w in wheels)}; "
         f"check exit 0: {sum(1 for w in wheels if w.check_ok)}, exit 1: {sum(1 for w in wheels if not w.check_ok)}",
-        f"- ELF files judged against ground truth: {len(judged)} (loads: {sum(1 for f in judged if f.truth == 'loads')}, "
+        f"- ELF files judged against ground truth: {len(judged)} "
+        f"(loads: {sum(1 for f in judged if f.truth == 'loads')}, "
         f"fails: {sum(1 for f in judged if f.truth == 'fails')}); not judged (no interpreter for the platform): "
         f"{sum(1 for w in wheels for f in w.files if f.truth == 'n/a')}",
         f"- **wrong verdicts: {len(wrong)}**",
         "",
-        "| wheel | exercises | MB | ELF files (modules/libraries/programs) | check | s | judged by | loads / fails / n/a | wrong | notes |",
+        "| wheel | exercises | MB | ELF files (modules/libraries/programs) | check | s | judged by "
+        "| loads / fails / n/a | wrong | notes |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for w in wheels:
@@ -772,8 +907,10 @@ def render(sdists: List[SdistResult], wheels: List[WheelResult], mutants: List[A
         notes = "; ".join(w.notes)[:300]
         lines.append(
             f"| {w.file} | {', '.join(w.exercises)} | {w.size_mb} | {w.elf_files} ({'/'.join(map(str, kinds))}) | "
-            f"{'ok' if w.check_ok else 'violation'} | {w.check_seconds:.2f} | {w.truth_python} | {'/'.join(map(str, lf))} | "
-            f"{len(w.wrong)} | {_cell('; '.join(x for x in (fails, notes) if x)) or '-'} |")
+            f"{'ok' if w.check_ok else 'violation'} | {w.check_seconds:.2f} | {w.truth_python} | "
+            f"{'/'.join(map(str, lf))} | "
+            f"{len(w.wrong)} | {_cell('; '.join(x for x in (fails, notes) if x)) or '-'} |"
+        )
     lines += [""]
     if wrong:
         lines += ["### Wrong verdicts in this run", ""]
@@ -802,22 +939,39 @@ def write_atomic(path: Path, text: str) -> None:
 def machine_meta(started: float) -> Dict[str, str]:
     from setuptools_nolibpython import __version__ as plugin_version
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
-    mem = next((ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "?")
-    os_name = next((ln.split("=", 1)[1].strip('"') for ln in Path("/etc/os-release").read_text().splitlines()
-                    if ln.startswith("PRETTY_NAME=")), platform.platform())
+    cpu = next(
+        (
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal")), "?"
+    )
+    os_name = next(
+        (
+            ln.split("=", 1)[1].strip('"')
+            for ln in Path("/etc/os-release").read_text().splitlines()
+            if ln.startswith("PRETTY_NAME=")
+        ),
+        platform.platform(),
+    )
     gcc = run(["gcc", "--version"]).output.splitlines()[0]
     ld = run(["ld", "--version"]).output.splitlines()[0]
     venv_py = CACHE / "venv-build" / "bin" / "python"
-    st = run([str(venv_py), "-c", "import setuptools, pip; print(setuptools.__version__, pip.__version__)"]).output.split()
+    st = run(
+        [str(venv_py), "-c", "import setuptools, pip; print(setuptools.__version__, pip.__version__)"]
+    ).output.split()
+    deb_version = run([str(DEBIAN_PYTHON), "-c", "import platform; print(platform.python_version())"]).output.strip()
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{os_name}, {os.cpu_count()} CPUs ({cpu}), {int(mem) // 1024 // 1024} GiB, load average at start "
-                   f"{os.getloadavg()[0]:.1f}",
+        f"{os.getloadavg()[0]:.1f}",
         "versions": f"setuptools-nolibpython {plugin_version}; build interpreter pyenv CPython {BUILD_PYTHON_VERSION}; "
-                    f"setuptools {st[0] if st else '?'}, pip {st[1] if len(st) > 1 else '?'}; {gcc}; {ld}; "
-                    f"Debian python3.11 {run([str(DEBIAN_PYTHON), '-c', 'import platform; print(platform.python_version())']).output.strip()}",
+        f"setuptools {st[0] if st else '?'}, pip {st[1] if len(st) > 1 else '?'}; {gcc}; {ld}; "
+        f"Debian python3.11 {deb_version}",
         "elapsed": f"{(time.perf_counter() - started) / 60:.1f} min",
     }
 
@@ -864,8 +1018,10 @@ def _main(args: argparse.Namespace, sdists: List[Sdist], wheels: List[Wheel]) ->
             r = run_sdist(s, py, i, deb)
             sres.append(r)
             ov = r.overhead(cpu=True)
-            _say(f"sdist {s.spec}: a={r.ok('a')} b={r.ok('b')} c={r.ok('c')} "
-                 f"overhead={'%+.1f%%' % ov[1] if ov else '-'} smoke={r.smoke_ok}")
+            _say(
+                f"sdist {s.spec}: a={r.ok('a')} b={r.ok('b')} c={r.ok('c')} "
+                f"overhead={f'{ov[1]:+.1f}%' if ov else '-'} smoke={r.smoke_ok}"
+            )
     if not args.skip_wheels:
         for w in wheels:
             wr = run_wheel(w, py)
@@ -873,10 +1029,21 @@ def _main(args: argparse.Namespace, sdists: List[Sdist], wheels: List[Wheel]) ->
             _say(f"wheel {w.file}: check_ok={wr.check_ok} files={wr.elf_files} wrong={len(wr.wrong)}")
     if not args.skip_mutants:
         mres = run_mutants(py, wheels)
-        _say(f"mutants: {len(mres)}, detected {sum(m.detected for m in mres)}, import failed {sum(m.import_failed for m in mres)}")
-    results = {"sdists": [asdict(s) for s in sres], "wheels": [asdict(w) for w in wres], "mutants": [asdict(m) for m in mres]}
+        _say(
+            f"mutants: {len(mres)}, detected {sum(m.detected for m in mres)}, "
+            f"import failed {sum(m.import_failed for m in mres)}"
+        )
+    results = {
+        "sdists": [asdict(s) for s in sres],
+        "wheels": [asdict(w) for w in wres],
+        "mutants": [asdict(m) for m in mres],
+    }
     write_atomic(CACHE / "results.json", json.dumps(results, indent=1))
-    partial = "run with --only/--skip options: not the whole list" if (args.only or args.skip_sdists or args.skip_wheels or args.skip_mutants) else ""
+    partial = (
+        "run with --only/--skip options: not the whole list"
+        if (args.only or args.skip_sdists or args.skip_wheels or args.skip_mutants)
+        else ""
+    )
     write_atomic(Path(args.out), render(sres, wres, mres, machine_meta(started), partial))
     _say(f"wrote {args.out}")
     return 0

@@ -6,6 +6,7 @@ from a generated reproducer rather than the downloaded artifact.
    only a warning, so `nolibpython check` passed a module whose import fails with
    "cannot open shared object file" (field trial mutants: missing-library, 0 of 6).
 """
+
 from __future__ import annotations
 
 import sys
@@ -55,8 +56,11 @@ def build(tree: Path, name: str, soname: str, rpath: Sequence[str] = ()) -> Path
 def missing_problems(tree: Path) -> Dict[str, List[str]]:
     chk = SymbolCheck(severity="error", interpreter=sys.executable)
     report = scan_tree(str(tree), ScanOptions(check_rpath=False, checks=(chk,)))
-    return {f.path: [p.severity for p in f.problems if p.code == MISSING_LIBRARY] for f in report.files
-            if f.path.startswith("pkg/")}
+    return {
+        f.path: [p.severity for p in f.problems if p.code == MISSING_LIBRARY]
+        for f in report.files
+        if f.path.startswith("pkg/")
+    }
 
 
 def import_error(tree: Path, name: str) -> str:
@@ -89,8 +93,11 @@ def test_library_looked_for_outside_the_wheel_stays_a_warning(tmp_path: Path, rp
 def test_policy_system_library_stays_a_warning(tmp_path: Path) -> None:
     """A library on the manylinux policies' list (libpanelw.so.5, libGL.so.1, ...) may be
     needed unbundled: its absence here says nothing about the target."""
-    absent = [n for n in ("libpanelw.so.5", "libncursesw.so.5", "libICE.so.6", "libSM.so.6", "libGL.so.1")
-              if not any(Path(d, n).exists() for d in LIB_DIRS)]
+    absent = [
+        n
+        for n in ("libpanelw.so.5", "libncursesw.so.5", "libICE.so.6", "libSM.so.6", "libGL.so.1")
+        if not any(Path(d, n).exists() for d in LIB_DIRS)
+    ]
     require(absent, "every candidate policy library is installed here")
     so = build(tmp_path, "polmod", absent[0])
     (tmp_path / "lib" / absent[0]).unlink()

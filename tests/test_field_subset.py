@@ -6,19 +6,20 @@ Negative controls: the baseline built with the hostile LDFLAGS links libpython, 
 check flags and which really fails to import on Debian's python3.11 without libpython;
 and a verdict flipped by hand is reported as wrong by the same judge.
 """
+
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 import pytest
 from support import DEBIAN_PYTHON, REPO, require
 
 sys.path.insert(0, str(REPO))
 
-from field import run as field  # noqa: E402
-from field.mutants import run_mutants  # noqa: E402
+from field import run as field
+from field.mutants import run_mutants
 
 SDISTS = ("markupsafe", "setproctitle")
 WHEELS = (
@@ -34,6 +35,15 @@ WHEELS = (
 )
 #: The subset's build venv holds only what these two sdists need to build.
 SUBSET_BUILD_REQUIREMENTS = ("setuptools==80.9.0", "wheel==0.45.1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_cache() -> Iterator[None]:
+    """The subset keeps its downloads and venvs apart from a full run's (.cache/field)."""
+    saved = field.CACHE
+    field.CACHE = REPO / ".cache" / "field-subset"
+    yield
+    field.CACHE = saved
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +113,9 @@ def test_negative_control_hostile_baseline_links_libpython_and_fails(
     assert not any(v.wrong for v in verdicts)
 
 
-def test_wheels_have_no_wrong_verdicts(listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]],
-                                       build_py: Path) -> None:
+def test_wheels_have_no_wrong_verdicts(
+    listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path
+) -> None:
     results = [field.run_wheel(listed[1][f], build_py) for f in WHEELS]
     wrong = [(r.file, f.path, f.wrong) for r in results for f in r.wrong]
     assert wrong == []
@@ -116,10 +127,24 @@ def test_wheels_have_no_wrong_verdicts(listed: Tuple[Dict[str, field.Sdist], Dic
     # Negative control: the same judge reports a flipped verdict as wrong.
     r = results[1]
     member = r.files[0]
-    doc = {"targets": [{"files": [{"path": member.path, "verdict": "violation", "problems": [
-        {"code": "needs-libpython", "severity": "error"}]}]}]}
-    flipped = field.judge([field.ElfMember(member.path, "module", "")], doc,
-                          {"files": {member.path: {"ok": True, "how": "import", "error": ""}}})
+    doc = {
+        "targets": [
+            {
+                "files": [
+                    {
+                        "path": member.path,
+                        "verdict": "violation",
+                        "problems": [{"code": "needs-libpython", "severity": "error"}],
+                    }
+                ]
+            }
+        ]
+    }
+    flipped = field.judge(
+        [field.ElfMember(member.path, "module", "")],
+        doc,
+        {"files": {member.path: {"ok": True, "how": "import", "error": ""}}},
+    )
     assert flipped[0].wrong
 
 
@@ -129,8 +154,9 @@ def test_mutants_are_all_detected_and_all_fail_to_import(
     wheels = [listed[1][f] for f in WHEELS]
     for w in wheels:
         field.fetch_wheel(w, build_py)
-    mutants = run_mutants(build_py, wheels, per_kind=1,
-                          spellings=("libpython3.11.so.1.0", "libpython3.so", "libpython3.13t.so.1.0"))
+    mutants = run_mutants(
+        build_py, wheels, per_kind=1, spellings=("libpython3.11.so.1.0", "libpython3.so", "libpython3.13t.so.1.0")
+    )
     kinds: List[str] = sorted({m.kind for m in mutants})
     assert kinds == ["libpython", "missing-library", "stable-abi", "undefined"]
     assert len([m for m in mutants if m.kind == "libpython"]) == 3
