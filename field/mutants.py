@@ -289,22 +289,26 @@ def run_mutants(
     out: List[Mutant] = []
     used: Dict[str, set[str]] = {}
 
-    def pick(kind: str, make: Any, limit: int, abi3_only: bool = False) -> None:
+    def pick(kind: str, make: Any, limit: int, abi3_only: bool = False, key: str = "") -> None:
+        """Up to ``limit`` mutants of ``kind``, each from a wheel not yet used under ``key``."""
+        seen = used.setdefault(key or kind, set())
         n = 0
         for w, path, member, data in cands:
             if n >= limit:
                 return
-            if (abi3_only and w.tags[1] != "abi3") or w.file in used.setdefault(kind, set()):
+            if (abi3_only and w.tags[1] != "abi3") or w.file in seen:
                 continue
             made = make(w, data)
             if made is None:
                 continue
-            used[kind].add(w.file)
+            seen.add(w.file)
             out.append(_judge_one(py_cli, w, path, member, made[0], kind, made[1]))
             n += 1
 
+    # Spellings of libpython: a wheel already used for one may serve another (few DT_NEEDED
+    # strings are long enough for the longest spellings).
     for spelling in spellings:
-        pick("libpython", lambda w, d, s=spelling: mutate_libpython(d, s), 1)
+        pick("libpython", lambda w, d, s=spelling: mutate_libpython(d, s), 1, key=f"libpython {spelling}")
     pick("undefined", lambda w, d: mutate_undefined(d), per_kind)
     pick("missing-library", lambda w, d: mutate_missing(d), per_kind)
 

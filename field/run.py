@@ -787,6 +787,7 @@ def render(
         f"- machine: {meta['machine']}",
         f"- versions: {meta['versions']}",
         f"- whole run: {meta['elapsed']}",
+        *([f"- items re-run after the whole run (--only --merge): {meta['reruns']}"] if meta.get("reruns") else []),
         "",
         "## Method",
         "",
@@ -844,13 +845,10 @@ def render(
     lines += [
         "",
         "| project | exercises | (a) wall s | (b) wall s | (a) CPU s | (b) CPU s | overhead CPU | overhead wall "
-        "| (c) | "
-        "plugin log (c) | (c) check | (c) imports on Debian, no libpython | smoke |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| (c) | (c) check | (c) imports on Debian, no libpython | smoke |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in sdists:
-        c = next((x for x in s.builds if x.mode == "c"), None)
-        clog = "<br>".join(_cell(x[len(LOG_PREFIX) :].strip()) for x in (c.plugin_lines if c else []))
         imports = (
             f"all {len(s.c_imports)} ok"
             if s.c_imports and all(v == "ok" for v in s.c_imports.values())
@@ -871,17 +869,19 @@ def render(
             f"| {s.name} {s.version} | {', '.join(s.exercises)} | {' | '.join(cells)} | "
             f"{f'{ovc[1]:+.1f}% ({ovc[0]:+.0f} ms)' if ovc else '-'} | "
             f"{f'{ovw[1]:+.1f}% ({ovw[0]:+.0f} ms)' if ovw else '-'} | "
-            f"{'ok' if s.ok('c') else 'failed'}{fail} | {clog or '-'} | "
+            f"{'ok' if s.ok('c') else 'failed'}{fail} | "
             f"{_cell(s.check_c) or '-'} | {_cell(imports)} | "
             f"{'ok' if s.smoke_ok else ('-' if s.smoke_ok is None else 'FAILED: ' + _cell(s.smoke_error))} |"
         )
-    lines += [
-        "",
-        "Each project's (b) log (the plugin's lines in `pip wheel -v`) is in "
-        "`.cache/field/results.json` after a run; the table shows (c)'s, where the hostile flags give the "
-        "plugin something to remove.",
-        "",
-    ]
+    lines += ["", "### What the plugin logged", "",
+              "Every line the plugin wrote in `pip wheel -v` (changes to link lines, RPATH removals, the "
+              "pre-wheel scan's verdict), once per build mode; the baseline (a) has none.", ""]
+    for s in sdists:
+        for mode in ("b", "c"):
+            logged = list(dict.fromkeys(x for b in s.builds if b.mode == mode for x in b.plugin_lines))
+            text = "; ".join(x[len(LOG_PREFIX) :].strip() for x in logged) or "(nothing)"
+            lines.append(f"- {s.name} ({mode}): {text}")
+    lines.append("")
     # wheels
     judged = [f for w in wheels for f in w.files if f.truth != "n/a"]
     wrong = [(w, f) for w in wheels for f in w.wrong]
@@ -961,9 +961,8 @@ def machine_meta(started: float) -> Dict[str, str]:
     gcc = run(["gcc", "--version"]).output.splitlines()[0]
     ld = run(["ld", "--version"]).output.splitlines()[0]
     venv_py = CACHE / "venv-build" / "bin" / "python"
-    st = run(
-        [str(venv_py), "-c", "import setuptools, pip; print(setuptools.__version__, pip.__version__)"]
-    ).output.split()
+    code = "import setuptools, pip; print(setuptools.__version__, pip.__version__)"
+    st = (run([str(venv_py), "-W", "ignore", "-c", code]).output.strip().splitlines() or [""])[-1].split()
     deb_version = run([str(DEBIAN_PYTHON), "-c", "import platform; print(platform.python_version())"]).output.strip()
     return {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -984,11 +983,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap.add_argument("--skip-wheels", action="store_true")
     ap.add_argument("--skip-mutants", action="store_true")
     ap.add_argument("--apt-packages", action="store_true", help="print the apt packages the sdists need, and exit")
+    ap.add_argument("--render-only", action="store_true", help="rewrite --out from .cache/field/results.json")
+    ap.add_argument("--merge", action="store_true",
+                    help="with --only: put the re-run items into the last full run's results, then rewrite --out")
     args = ap.parse_args(argv)
     try:
         sdists, wheels = load_projects()
         if args.apt_packages:
             print(" ".join(sorted({p for s in sdists for p in s.apt})))
+            return 0
+        if args.render_only:
+            rerender(CACHE / "results.json", Path(args.out))
             return 0
         return _main(args, sdists, wheels)
     except FieldError as exc:
@@ -1005,6 +1010,7 @@ def _main(args: argparse.Namespace, sdists: List[Sdist], wheels: List[Wheel]) ->
 
     started = time.perf_counter()
     CACHE.mkdir(parents=True, exist_ok=True)
+    all_sdists, all_wheels = sdists, wheels
     if args.only:
         sdists = [s for s in sdists if s.name in args.only]
         wheels = [w for w in wheels if w.file in args.only or w.name in args.only]
@@ -1033,20 +1039,73 @@ def _main(args: argparse.Namespace, sdists: List[Sdist], wheels: List[Wheel]) ->
             f"mutants: {len(mres)}, detected {sum(m.detected for m in mres)}, "
             f"import failed {sum(m.import_failed for m in mres)}"
         )
-    results = {
-        "sdists": [asdict(s) for s in sres],
-        "wheels": [asdict(w) for w in wres],
-        "mutants": [asdict(m) for m in mres],
-    }
-    write_atomic(CACHE / "results.json", json.dumps(results, indent=1))
     partial = (
         "run with --only/--skip options: not the whole list"
         if (args.only or args.skip_sdists or args.skip_wheels or args.skip_mutants)
         else ""
     )
-    write_atomic(Path(args.out), render(sres, wres, mres, machine_meta(started), partial))
+    meta = machine_meta(started)
+    results: Dict[str, Any] = {
+        "meta": meta,
+        "partial": partial,
+        "sdists": [asdict(s) for s in sres],
+        "wheels": [asdict(w) for w in wres],
+        "mutants": [asdict(m) for m in mres],
+    }
+    if args.merge:
+        results = merge_results(json.loads((CACHE / "results.json").read_text(encoding="utf-8")), results,
+                                all_sdists, all_wheels)
+        write_atomic(CACHE / "results.json", json.dumps(results, indent=1))
+        rerender(CACHE / "results.json", Path(args.out))
+        _say(f"merged into .cache/field/results.json and wrote {args.out}")
+        return 0
+    write_atomic(CACHE / "results.json", json.dumps(results, indent=1))
+    write_atomic(Path(args.out), render(sres, wres, mres, meta, partial))
     _say(f"wrote {args.out}")
     return 0
+
+
+def merge_results(old: Dict[str, Any], new: Dict[str, Any], sdists: Sequence[Sdist],
+                  wheels: Sequence[Wheel]) -> Dict[str, Any]:
+    """A full run's results with the items of a later ``--only`` run put in their place
+    (in list order); the report says which items were re-run and when."""
+    by_name = {s["name"]: s for s in old["sdists"]} | {s["name"]: s for s in new["sdists"]}
+    by_file = {w["file"]: w for w in old["wheels"]} | {w["file"]: w for w in new["wheels"]}
+    rerun = [s["name"] for s in new["sdists"]] + [w["file"] for w in new["wheels"]]
+    meta = dict(old.get("meta") or {})
+    if rerun:
+        meta["reruns"] = (meta.get("reruns", "") + f"; {new['meta']['date']}: " + ", ".join(rerun)).lstrip("; ")
+    missing = [s.name for s in sdists if s.name not in by_name] + [w.file for w in wheels if w.file not in by_file]
+    return {
+        "meta": meta,
+        "partial": f"{len(missing)} listed item(s) have no result" if missing else old.get("partial", ""),
+        "sdists": [by_name[s.name] for s in sdists if s.name in by_name],
+        "wheels": [by_file[w.file] for w in wheels if w.file in by_file],
+        "mutants": new["mutants"] or old["mutants"],
+    }
+
+
+def rerender(results_path: Path, out: Path) -> None:
+    """docs/field-trial.md again from a run's results.json (e.g. after a change to the
+    report's layout); the figures are the run's, the date and machine those it recorded."""
+    from field.mutants import Mutant
+
+    try:
+        data = json.loads(results_path.read_text(encoding="utf-8"))
+        sres = [
+            SdistResult(**{**s, "builds": [Build(**b) for b in s["builds"]]}) for s in data["sdists"]
+        ]
+        wres = [WheelResult(**{**w, "files": [FileVerdict(**f) for f in w["files"]]}) for w in data["wheels"]]
+        mres = [Mutant(**m) for m in data["mutants"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FieldError(f"{results_path}: not a field-trial results file: {exc}") from None
+    meta = data.get("meta")
+    if meta is None:  # a run from before results.json held them: take them from its report
+        lines = out.read_text(encoding="utf-8").splitlines() if out.exists() else []
+        meta = {k: next((ln.split(": ", 1)[1] for ln in lines if ln.startswith(f"- {k}: ")), "?")
+                for k in ("date", "machine", "versions")}
+        meta["elapsed"] = next((ln.split(": ", 1)[1] for ln in lines if ln.startswith("- whole run: ")), "?")
+    write_atomic(out, render(sres, wres, mres, meta, data.get("partial", "")))
 
 
 if __name__ == "__main__":
