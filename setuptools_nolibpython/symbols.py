@@ -273,10 +273,13 @@ class SymbolCheck:
         """A DT_NEEDED nothing provides. The loader refuses the file then ("cannot open shared
         object file"), so it is an error, unless the target may well provide it: a library the
         manylinux/musllinux policies leave to the system, or one the requester's RPATH/RUNPATH
-        looks for outside the wheel (another distribution's directory, an absolute path)."""
+        looks for outside the wheel (another distribution's directory, an absolute path).
+        Programs keep the warning: what a wheel's executables may need is not settled here."""
         req = self.files.get(requester)
         outside = req is None or any(_leaves_wheel(e, requester) for e in (*req.rpath, *req.runpath))
         shipped = sorted(p for p in self.files if posixpath.basename(p) == name)
+        if req is not None and req.is_executable:
+            outside, shipped = True, []  # programs shipped in wheels: their verdict is judged elsewhere
         if shipped:  # the wheel has it, where this file's search path does not look
             rel = posixpath.relpath(posixpath.dirname(shipped[0]), posixpath.dirname(requester) or ".")
             return Problem(
