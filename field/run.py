@@ -75,6 +75,7 @@ class Sdist:
     env: Dict[str, str] = field(default_factory=dict)
     apt: Tuple[str, ...] = ()
     repeats: int = 1
+    smoke_requires: Tuple[str, ...] = ()
 
     @property
     def spec(self) -> str:
@@ -116,7 +117,7 @@ def load_projects(path: Path = PROJECTS) -> Tuple[List[Sdist], List[Wheel]]:
     sdists: List[Sdist] = []
     for i, entry in enumerate(data.get("sdist", [])):
         where = f"{path}: [[sdist]] #{i + 1}"
-        unknown = set(entry) - {"name", "version", "exercises", "smoke", "env", "apt", "repeats"}
+        unknown = set(entry) - {"name", "version", "exercises", "smoke", "env", "apt", "repeats", "smoke_requires"}
         if unknown:
             raise FieldError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
         for key in ("name", "version", "smoke"):
@@ -145,6 +146,7 @@ def load_projects(path: Path = PROJECTS) -> Tuple[List[Sdist], List[Wheel]]:
                 dict(env),
                 _strings(entry.get("apt", []), f"{where}: apt"),
                 repeats,
+                _strings(entry.get("smoke_requires", []), f"{where}: smoke_requires"),
             )
         )
     wheels: List[Wheel] = []
@@ -687,6 +689,10 @@ def run_sdist(s: Sdist, py: Path, index: int, debian_py: Path) -> SdistResult:
         [str(py), "-m", "pip", "--python", str(debian_py), "install", "-q", "--force-reinstall", "--no-deps", str(whl)]
     )
     deps = run([str(py), "-m", "pip", "--python", str(debian_py), "install", "-q", "--only-binary", ":all:", str(whl)])
+    if s.smoke_requires:  # what the smoke test needs beyond the project's own dependencies
+        extra = run([str(py), "-m", "pip", "--python", str(debian_py), "install", "-q", "--only-binary", ":all:",
+                     *s.smoke_requires])
+        deps = deps if extra.ok else extra
     res.c_install = "ok" if r.ok else "failed: " + r.output.strip()[-300:]
     if not deps.ok:
         res.c_install += " (dependencies: " + deps.output.strip().splitlines()[-1][:200] + ")"
