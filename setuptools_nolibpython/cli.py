@@ -102,7 +102,8 @@ def _symbol_checks(severity: str, interpreter: Optional[str], wheel_tags: Sequen
         from .symbols import SymbolCheck  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return ()
-    return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags),)
+    # A finished wheel's missing library is a load failure (a build leaves it to auditwheel).
+    return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags, missing_libraries="error"),)
 
 
 def _notes(options: ScanOptions) -> List[str]:

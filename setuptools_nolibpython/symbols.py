@@ -20,6 +20,7 @@ size. Libraries outside the wheel are read once per process.
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
 import sys
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ class SymbolCheck:
     global scope modules will be imported into (default: the running one); ``wheel_tags``
     the wheel's tags or file name (``cp39-abi3-manylinux_2_17_x86_64``), and
     ``limited_api`` an explicit Stable ABI target ("3.9", "cp39", 0x03090000).
+    ``missing_libraries`` "error" makes a DT_NEEDED that nothing provides an error (for
+    finished wheels, ``nolibpython check``); a build keeps "warn", because auditwheel
+    repair bundles such libraries after the build.
     ``notes`` collects what could not be checked, for people.
     """
 
@@ -97,10 +101,12 @@ class SymbolCheck:
         interpreter: Optional[str] = None,
         wheel_tags: Iterable[str] = (),
         limited_api: Union[str, int, Tuple[int, int], None] = None,
+        missing_libraries: str = "warn",
     ) -> None:
         if severity not in ("error", "warn"):
             raise ValueError(f"severity must be 'error' or 'warn', not {severity!r}")
         self.severity = policy.ERROR if severity == "error" else policy.WARNING
+        self.missing_severity = self.severity if missing_libraries == "error" else policy.WARNING
         self.interpreter = interpreter
         pys, abis = parse_wheel_tags(wheel_tags)
         self.abi3_wheel = "abi3" in abis
@@ -280,10 +286,13 @@ class SymbolCheck:
         shipped = sorted(p for p in self.files if posixpath.basename(p) == name)
         if req is not None and req.is_executable:
             outside, shipped = True, []  # programs shipped in wheels: their verdict is judged elsewhere
+        env_dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+        if any(os.path.exists(os.path.join(d, name)) for d in env_dirs):
+            outside, shipped = True, []  # ld.so finds it here, through the environment
         if shipped:  # the wheel has it, where this file's search path does not look
             rel = posixpath.relpath(posixpath.dirname(shipped[0]), posixpath.dirname(requester) or ".")
             return Problem(
-                MISSING_LIBRARY, self.severity,
+                MISSING_LIBRARY, self.missing_severity,
                 f"needs {name} (DT_NEEDED of {requester}); the wheel ships {shipped[0]}, but no RPATH/RUNPATH "
                 f"of {requester} reaches it: loading it fails with \"{name}: cannot open shared object file\"",
                 f"add an RPATH of $ORIGIN/{rel} "
@@ -300,7 +309,7 @@ class SymbolCheck:
                 name,
             )
         return Problem(
-            MISSING_LIBRARY, self.severity,
+            MISSING_LIBRARY, self.missing_severity,
             f"needs {name} (DT_NEEDED of {requester}), which is not in the wheel, not in this machine's "
             "library path, not a system library the manylinux/musllinux policies allow, and not looked for "
             f"outside the wheel by its RPATH/RUNPATH: loading it fails with \"ImportError: {name}: cannot "

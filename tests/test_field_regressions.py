@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 import pytest
-from support import REPO, require, run
+from support import REPO, built_wheel, make_project, pip_wheel, require, run, unpack_wheel
 
 from setuptools_nolibpython.policy import ERROR, WARNING
 from setuptools_nolibpython.scan import ScanOptions, scan_tree
@@ -54,7 +54,7 @@ def build(tree: Path, name: str, soname: str, rpath: Sequence[str] = ()) -> Path
 
 
 def missing_problems(tree: Path) -> Dict[str, List[str]]:
-    chk = SymbolCheck(severity="error", interpreter=sys.executable)
+    chk = SymbolCheck(severity="error", interpreter=sys.executable, missing_libraries="error")
     report = scan_tree(str(tree), ScanOptions(check_rpath=False, checks=(chk,)))
     return {
         f.path: [p.severity for p in f.problems if p.code == MISSING_LIBRARY]
@@ -115,3 +115,32 @@ def test_library_the_wheel_ships_out_of_reach_is_an_error(tmp_path: Path) -> Non
     assert import_error(tmp_path / "good", "reach") == ""
     assert missing_problems(tmp_path) == {f"pkg/{so.name}": [ERROR]}
     assert "libfieldreach.so.1: cannot open shared object file" in import_error(tmp_path, "reach")
+
+
+def test_build_keeps_the_warning_and_check_of_the_finished_wheel_fails(tmp_path: Path, wheelhouse: Path) -> None:
+    """A build that links a library from library_dirs without an RPATH is normal before
+    auditwheel repair bundles it: the plugin's pre-wheel scan warns and the wheel is written.
+    `nolibpython check` of that unrepaired wheel fails, and its import really does."""
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    (vendor / "v.c").write_text("int field_gone_value(void) { return 7; }\n")
+    run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libfieldvendor.so.1", str(vendor / "v.c"),
+         "-o", str(vendor / "libfieldvendor.so.1")], check=True)
+    (vendor / "libfieldvendor.so").symlink_to("libfieldvendor.so.1")
+    proj = make_project(tmp_path / "proj", name="vend", ext_kwargs=f"library_dirs=[{str(vendor)!r}], libraries=['fieldvendor']")
+    (proj / "vend" / "_ext.c").write_text(MODULE_C % {"name": "_ext"})
+    proc = pip_wheel(proj, tmp_path / "out", wheelhouse)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "needs libfieldvendor.so.1" in out  # the build's warning
+    wheel = built_wheel(tmp_path / "out")
+    check = run([sys.executable, "-m", "setuptools_nolibpython", "check", str(wheel)], cwd=REPO)
+    assert check.returncode == 1 and "bundle libfieldvendor.so.1 in the wheel" in check.stdout, check.stdout
+    tree = unpack_wheel(wheel, tmp_path / "tree")
+    proc = run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); import vend._ext"])
+    assert "libfieldvendor.so.1: cannot open shared object file" in proc.stderr
+    # Negative control: with the library on LD_LIBRARY_PATH, ld.so finds it and so does the check.
+    env = {"LD_LIBRARY_PATH": str(vendor)}
+    assert run([sys.executable, "-m", "setuptools_nolibpython", "check", str(wheel)], cwd=REPO, env=env).returncode == 0
+    ok = run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); import vend._ext"], env=env)
+    assert ok.returncode == 0, ok.stderr
