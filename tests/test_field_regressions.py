@@ -127,7 +127,8 @@ def test_build_keeps_the_warning_and_check_of_the_finished_wheel_fails(tmp_path:
     run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libfieldvendor.so.1", str(vendor / "v.c"),
          "-o", str(vendor / "libfieldvendor.so.1")], check=True)
     (vendor / "libfieldvendor.so").symlink_to("libfieldvendor.so.1")
-    proj = make_project(tmp_path / "proj", name="vend", ext_kwargs=f"library_dirs=[{str(vendor)!r}], libraries=['fieldvendor']")
+    kwargs = f"library_dirs=[{str(vendor)!r}], libraries=['fieldvendor']"
+    proj = make_project(tmp_path / "proj", name="vend", ext_kwargs=kwargs)
     (proj / "vend" / "_ext.c").write_text(MODULE_C % {"name": "_ext"})
     proc = pip_wheel(proj, tmp_path / "out", wheelhouse)
     out = proc.stdout + proc.stderr
