@@ -9,6 +9,7 @@ from a generated reproducer rather than the downloaded artifact.
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import sysconfig
 from pathlib import Path
@@ -145,3 +146,36 @@ def test_build_keeps_the_warning_and_check_of_the_finished_wheel_fails(tmp_path:
     assert run([sys.executable, "-m", "setuptools_nolibpython", "check", str(wheel)], cwd=REPO, env=env).returncode == 0
     ok = run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); import vend._ext"], env=env)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_appended_flags_link_an_object_that_uses_an_indirect_dependency(tmp_path: Path) -> None:
+    """3. Pillow 13.0.0 failed to build with the plugin only: its _imagingft.o calls roundf,
+    which ld finds in libm only through libfreetype -> libpng16 -> libm. The plugin appended
+    --unresolved-symbols=ignore-in-object-files, which makes ld check the linked libraries'
+    own undefined symbols, load their DT_NEEDED libraries, and then refuse the object's use of
+    one ("DSO missing from command line"). Reproduced with top.o -> libmid.so -> libdeep.so."""
+    from setuptools_nolibpython.linkflags import ALLOW_UNDEFINED_ARGS
+
+    (tmp_path / "deep.c").write_text("int deep(void) { return 1; }\n")
+    (tmp_path / "mid.c").write_text("int deep(void); int mid(void) { return deep(); }\n")
+    (tmp_path / "top.c").write_text("int deep(void); int mid(void); int Py_Missing(void);\n"
+                                    "int top(void) { return deep() + mid() + Py_Missing(); }\n")
+    run(["gcc", "-shared", "-fPIC", str(tmp_path / "deep.c"), "-o", str(tmp_path / "libdeep.so")], check=True)
+    run(["gcc", "-shared", "-fPIC", str(tmp_path / "mid.c"), f"-L{tmp_path}", "-ldeep", f"-Wl,-rpath,{tmp_path}",
+         "-o", str(tmp_path / "libmid.so")], check=True)
+    run(["gcc", "-c", "-fPIC", str(tmp_path / "top.c"), "-o", str(tmp_path / "top.o")], check=True)
+
+    def link(*flags: str) -> "subprocess.CompletedProcess[str]":
+        return run(["gcc", "-shared", str(tmp_path / "top.o"), f"-L{tmp_path}", "-lmid", "-o",
+                    str(tmp_path / "top.so"), *flags])
+
+    assert link().returncode == 0  # the baseline links (undefined symbols are fine in -shared)
+    # Negative control: the flag the plugin used to append fails exactly as Pillow did.
+    old = link("-Wl,--allow-shlib-undefined", "-Wl,--unresolved-symbols=ignore-in-object-files")
+    assert old.returncode != 0 and "DSO missing from command line" in old.stderr
+    for ld in ("bfd", "gold"):
+        assert link(f"-fuse-ld={ld}", *ALLOW_UNDEFINED_ARGS).returncode == 0, ld
+        # and what the plugin appends still cancels -z defs / --no-undefined on both linkers
+        assert link(f"-fuse-ld={ld}", "-Wl,-z,defs", *ALLOW_UNDEFINED_ARGS).returncode == 0, ld
+        assert link(f"-fuse-ld={ld}", "-Wl,--no-undefined", *ALLOW_UNDEFINED_ARGS).returncode == 0, ld
+        assert link(f"-fuse-ld={ld}", "-Wl,-z,defs").returncode != 0, ld
