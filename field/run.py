@@ -835,6 +835,8 @@ def render(
         f"- (c) on Debian python3.11, libpython hidden: every module imports in {imp_ok}/{len(sdists)}, "
         f"smoke test passes in {smoke_ok}/{len(sdists)}",
     ]
+    covered = {k: sum(1 for s in sdists if k in s.exercises) for k in KINDS_OF_SDIST}
+    lines.append("- what the projects exercise (projects each): " + ", ".join(f"{k} {n}" for k, n in covered.items()))
     for cpu, what in (
         (True, "CPU time (user+system of pip and every compiler it ran; other jobs on the machine do not move it)"),
         (False, "wall time"),
@@ -900,6 +902,9 @@ def render(
         f"(loads: {sum(1 for f in judged if f.truth == 'loads')}, "
         f"fails: {sum(1 for f in judged if f.truth == 'fails')}); not judged (no interpreter for the platform): "
         f"{sum(1 for w in wheels for f in w.files if f.truth == 'n/a')}",
+        "- what the wheels exercise (wheels each): "
+        + ", ".join(f"{k} {n}" for k, n in sorted(
+            {e: sum(1 for w in wheels if e in w.exercises) for w in wheels for e in w.exercises}.items())),
         f"- **wrong verdicts: {len(wrong)}**",
         "",
         "| wheel | exercises | MB | ELF files (modules/libraries/programs) | check | s | judged by "
