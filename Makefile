@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench fuzz compat mutate clean
+.PHONY: setup demo test lint bench fuzz compat mutate field clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,11 +44,19 @@ fuzz: setup
 mutate: setup
 	$(BIN)/python scripts/mutate.py
 
+# The field trial: 40 real PyPI sdists built without/with the plugin/with hostile LDFLAGS,
+# 106 real wheels checked against real imports, mutants of real modules; writes
+# docs/field-trial.md (field/run.py, list in field/projects.toml, cache in .cache/field).
+field: setup
+	apt-get install -y -qq --no-install-recommends $$($(BIN)/python field/run.py --apt-packages) >/dev/null
+	nice -n 10 $(BIN)/python field/run.py
+
 # ruff, mypy --strict, and the layer check (scripts/check_layers.py: no upward import, no
-# import cycle, README's Architecture list equal to its table).
+# import cycle, README's Architecture list equal to its table); field/ too.
 lint: setup
-	$(BIN)/ruff check setuptools_nolibpython
+	$(BIN)/ruff check setuptools_nolibpython field
 	$(BIN)/mypy
+	$(BIN)/mypy field
 	$(BIN)/python scripts/check_layers.py
 
 clean:

@@ -128,7 +128,7 @@ def _check_one(path: str, kind: str, args: argparse.Namespace) -> _Checked:
         allow=tuple(args.allow),
         interpreter_libdirs=current_interpreter_libdirs(),
         check_rpath=args.check_rpath,
-        checks=symbol_checks(args.check_symbols, args.python, tags),
+        checks=symbol_checks(args.check_symbols, args.python, tags, missing_libraries="error"),
     )
     if kind == "directory":
         report = scan_tree(path, options)

@@ -34,11 +34,14 @@ __all__ = [
 ]
 
 #: Appended to every extension link. ``--allow-shlib-undefined`` covers symbols in the
-#: shared libraries linked against; ``--unresolved-symbols=ignore-in-object-files`` is
-#: what cancels ``-z defs``/``--no-undefined`` on both ld.bfd and ld.gold.
+#: shared libraries linked against; ``--unresolved-symbols=ignore-all`` is what cancels
+#: ``-z defs``/``--no-undefined`` on both ld.bfd and ld.gold. Not ``ignore-in-object-files``:
+#: that one *reports* shared libraries' unresolved symbols, so ld loads their indirect
+#: dependencies and then fails an object that uses one of them ("DSO missing from command
+#: line": Pillow's _imagingft.o calls roundf, found only through libfreetype -> libpng -> libm).
 ALLOW_UNDEFINED_ARGS: Tuple[str, ...] = (
     "-Wl,--allow-shlib-undefined",
-    "-Wl,--unresolved-symbols=ignore-in-object-files",
+    "-Wl,--unresolved-symbols=ignore-all",
 )
 
 LIBPYTHON = "libpython"

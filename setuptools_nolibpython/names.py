@@ -41,3 +41,4 @@ def is_libpython_libname(name: str) -> bool:
     if name.startswith(":"):
         return is_libpython_filename(name[1:])
     return _LIB_RE.match(name) is not None
+

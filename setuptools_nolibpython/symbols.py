@@ -19,6 +19,7 @@ size. Libraries outside the wheel are read once per process.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import sys
 from dataclasses import dataclass, field
@@ -85,6 +86,15 @@ class _Verdicts:
         self.problems.setdefault(path, []).append(problem)
 
 
+def _leaves_wheel(entry: str, requester: str) -> bool:
+    """True when an RPATH/RUNPATH entry of ``requester`` names a directory outside the wheel."""
+    if "$ORIGIN" not in entry and "${ORIGIN}" not in entry:
+        return True
+    origin = posixpath.dirname(requester) or "."
+    path = posixpath.normpath(entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
+    return path.startswith("/") or path == ".." or path.startswith("../")
+
+
 class SymbolCheck:
     """results.WheelCheck: collect every ELF file, then judge symbols across the whole wheel.
 
@@ -92,6 +102,9 @@ class SymbolCheck:
     global scope modules will be imported into (default: the running one); ``wheel_tags``
     the wheel's tags or file name (``cp39-abi3-manylinux_2_17_x86_64``), and
     ``limited_api`` an explicit Stable ABI target ("3.9", "cp39", 0x03090000).
+    ``missing_libraries`` "error" makes a DT_NEEDED that nothing provides an error (for
+    finished wheels, ``nolibpython check``); a build keeps "warn", because auditwheel
+    repair bundles such libraries after the build.
     ``notes`` collects what could not be checked, for people.
     """
 
@@ -101,10 +114,12 @@ class SymbolCheck:
         interpreter: Optional[str] = None,
         wheel_tags: Iterable[str] = (),
         limited_api: Union[str, int, Tuple[int, int], None] = None,
+        missing_libraries: str = "warn",
     ) -> None:
         if severity not in ("error", "warn"):
             raise ValueError(f"severity must be 'error' or 'warn', not {severity!r}")
         self.severity = ERROR if severity == "error" else WARNING
+        self.missing_severity = self.severity if missing_libraries == "error" else WARNING
         self.interpreter = interpreter
         wheel_tags = tuple(wheel_tags)
         pys, abis = parse_wheel_tags(wheel_tags)
@@ -323,14 +338,7 @@ class SymbolCheck:
                     name,
                 ))
                 continue
-            out.add(obj.path, Problem(
-                MISSING_LIBRARY, WARNING,
-                f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
-                "machine's library path; its undefined symbols were not checked",
-                "bundle the library in the wheel (auditwheel repair) or make sure the target "
-                "systems provide it",
-                name,
-            ))
+            out.add(obj.path, self._missing_library(name, requester))
         if own.missing and not any(not c.missing for c in contexts):
             return 0  # some provider is unknown: no verdict rather than a wrong one
         keyed = [(s, symbol_key(s)) for s in obj.undefined]
@@ -345,6 +353,49 @@ class SymbolCheck:
         unresolved = [s for s, _k in keyed if py_ok or not is_python_symbol(s)]
         self._report_unresolved(obj, unresolved, scope, out, [h.objects[0].path for h in hosts])
         return len(keyed) - len(unresolved)
+
+    def _missing_library(self, name: str, requester: str) -> Problem:
+        """A DT_NEEDED nothing provides. The loader refuses the file then ("cannot open shared
+        object file"), so it is an error, unless the target may well provide it: a library the
+        manylinux/musllinux policies leave to the system, or one the requester's RPATH/RUNPATH
+        looks for outside the wheel (another distribution's directory, an absolute path).
+        Programs keep the warning: what a wheel's executables may need is not settled here."""
+        req = self.files.get(requester)
+        outside = req is None or any(_leaves_wheel(e, requester) for e in (*req.rpath, *req.runpath))
+        shipped = sorted(p for p in self.files if posixpath.basename(p) == name)
+        if req is not None and req.is_executable:
+            outside, shipped = True, []  # programs shipped in wheels: their verdict is judged elsewhere
+        env_dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
+        if any(os.path.exists(os.path.join(d, name)) for d in env_dirs):
+            outside, shipped = True, []  # ld.so finds it here, through the environment
+        if shipped:  # the wheel has it, where this file's search path does not look
+            rel = posixpath.relpath(posixpath.dirname(shipped[0]), posixpath.dirname(requester) or ".")
+            return Problem(
+                MISSING_LIBRARY, self.missing_severity,
+                f"needs {name} (DT_NEEDED of {requester}); the wheel ships {shipped[0]}, but no RPATH/RUNPATH "
+                f"of {requester} reaches it: loading it fails with \"{name}: cannot open shared object file\"",
+                f"add an RPATH of $ORIGIN/{rel} "
+                f"to {requester} (auditwheel repair sets it), or move the library beside it",
+                name,
+            )
+        if outside:
+            return Problem(
+                MISSING_LIBRARY, WARNING,
+                f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
+                "machine's library path; its undefined symbols were not checked",
+                "bundle the library in the wheel (auditwheel repair) or make sure the target "
+                "systems provide it",
+                name,
+            )
+        return Problem(
+            MISSING_LIBRARY, self.missing_severity,
+            f"needs {name} (DT_NEEDED of {requester}), which is not in the wheel, not in this machine's "
+            "library path, not a system library the manylinux/musllinux policies allow, and not looked for "
+            f"outside the wheel by its RPATH/RUNPATH: loading it fails with \"ImportError: {name}: cannot "
+            "open shared object file\"",
+            f"bundle {name} in the wheel (auditwheel repair), or correct the DT_NEEDED name if it is a typo",
+            name,
+        )
 
     def _elsewhere(self, obj: LoadedObject, sym: str) -> Optional[str]:
         """Another file of the wheel that exports ``sym`` although ``obj`` does not load it."""
@@ -429,17 +480,19 @@ def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:
 
 
 def symbol_checks(
-    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = ()
+    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = (), missing_libraries: str = "warn"
 ) -> Tuple[SymbolCheck, ...]:
     """The one factory of whole-wheel symbol checks, for the build and the CLI alike.
 
     ``severity`` is "error", "warn" or "off" (no check). Imported without an ImportError
     guard on purpose: a broken symbols/ldso/interpreter module must fail loudly, never
-    turn the check off and let every build pass.
+    turn the check off and let every build pass. ``missing_libraries`` "error" is for a
+    finished wheel (the CLI); a build leaves unbundled libraries to auditwheel.
     """
     if severity == "off":
         return ()
-    return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags),)
+    return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags,
+                        missing_libraries=missing_libraries),)
 
 
 def symbol_status(checks: Iterable[object]) -> Dict[str, Optional[str]]:

@@ -13,6 +13,7 @@ import re
 from typing import FrozenSet, Optional, Tuple
 
 __all__ = [
+    "DRIVER_LIBRARIES",
     "GLIBC",
     "MANYLINUX_LIBRARIES",
     "MUSL",
@@ -30,6 +31,14 @@ MANYLINUX_LIBRARIES: FrozenSet[str] = frozenset({
     "libgthread-2.0.so.0", "libglib-2.0.so.0", "libresolv.so.2", "libexpat.so.1", "libz.so.1",
 })
 
+#: Libraries of the GPU driver or of the system's ICD/GL loaders: never bundled (a copy
+#: from the build machine would not match the target's driver), so wheels that need them
+#: are repaired with ``auditwheel repair --exclude`` and the target provides them.
+DRIVER_LIBRARIES: FrozenSet[str] = frozenset({
+    "libcuda.so.1", "libnvidia-ml.so.1", "libnvcuvid.so.1", "libnvidia-encode.so.1", "libOpenCL.so.1",
+    "libvulkan.so.1", "libEGL.so.1", "libGLX.so.0", "libOpenGL.so.0", "libGLESv2.so.2",
+})
+
 #: musllinux_1_1 / musllinux_1_2 lib_whitelist.
 MUSLLINUX_LIBRARIES: FrozenSet[str] = frozenset({"libc.so", "libz.so.1"})
 
@@ -43,11 +52,13 @@ MUSL = "musl"
 
 
 def is_system_library(name: str) -> bool:
-    """True for a DT_NEEDED name that the manylinux or musllinux policies let a wheel assume."""
+    """True for a DT_NEEDED name that the manylinux or musllinux policies let a wheel assume,
+    or that the target's GPU driver or GL/ICD loader provides."""
     base = name.rsplit("/", 1)[-1]
     return (
         base in MANYLINUX_LIBRARIES
         or base in MUSLLINUX_LIBRARIES
+        or base in DRIVER_LIBRARIES
         or _MUSL_LIBC.match(base) is not None
         or _GLIBC_LOADER.match(base) is not None
     )

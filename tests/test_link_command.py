@@ -1,7 +1,7 @@
 """The real link command of a real `pip wheel` build, captured by a recording compiler.
 
 Either linker defence hides the other in the build's outcome: the appended
-``--unresolved-symbols=ignore-in-object-files`` cancels a ``-z defs`` the filter missed,
+``--unresolved-symbols=ignore-all`` cancels a ``-z defs`` the filter missed,
 and a filtered ``-z defs`` needs no cancelling. So each is asserted on its own, on the
 argv gcc received: ``CC`` and ``LDSHARED`` name a wrapper that appends its arguments to
 a log and execs gcc. Control: the same build without the plugin runs a link with the bans and without
@@ -20,7 +20,7 @@ from support import built_wheel, in_parallel, make_project, pip_wheel
 #: How the project and the environment forbid undefined symbols (three spellings).
 BANS = ["-Wl,-z,defs", "-Wl,--no-undefined"]
 LDFLAGS_BAN = "-Wl,-z,defs"
-IGNORE = "-Wl,--unresolved-symbols=ignore-in-object-files"
+IGNORE = "-Wl,--unresolved-symbols=ignore-all"
 ALLOW_SHLIB = "-Wl,--allow-shlib-undefined"
 
 END = "@@end-of-argv@@"
@@ -87,7 +87,7 @@ def test_plugin_removes_every_ban_from_the_link(links: Dict[str, List[str]]) -> 
     assert _bans(links["plugin"]) == [], shlex.join(links["plugin"])
 
 
-def test_plugin_appends_ignore_in_object_files_last(links: Dict[str, List[str]]) -> None:
+def test_plugin_appends_ignore_all_last(links: Dict[str, List[str]]) -> None:
     argv = links["plugin"]
     assert argv.count(IGNORE) == 1 and argv.count(ALLOW_SHLIB) == 1, shlex.join(argv)
     unresolved = [a for a in argv if "unresolved-symbols" in a]

@@ -1,0 +1,1 @@
+"""The field trial (make field): see field/run.py."""

@@ -1,0 +1,181 @@
+"""Regressions found by the field trial (field/run.py, docs/field-trial.md), each rebuilt
+from a generated reproducer rather than the downloaded artifact.
+
+1. A DT_NEEDED that nothing provides (not in the wheel, not on the machine, not a system
+   library the manylinux/musllinux policies allow, not looked for outside the wheel) was
+   only a warning, so `nolibpython check` passed a module whose import fails with
+   "cannot open shared object file" (field trial mutants: missing-library, 0 of 6).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import pytest
+from support import REPO, built_wheel, make_project, pip_wheel, require, run, unpack_wheel
+
+from setuptools_nolibpython.policy import ERROR, WARNING
+from setuptools_nolibpython.scan import ScanOptions, scan_tree
+from setuptools_nolibpython.symbols import MISSING_LIBRARY, SymbolCheck
+
+INCLUDE = sysconfig.get_paths()["include"]
+EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
+LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib", "/lib", "/usr/local/lib")
+
+MODULE_C = """
+#include <Python.h>
+extern int field_gone_value(void);
+static PyObject *answer(PyObject *self, PyObject *unused) { return PyLong_FromLong(field_gone_value()); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "%(name)s", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_%(name)s(void) { return PyModule_Create(&mod); }
+"""
+
+
+def build(tree: Path, name: str, soname: str, rpath: Sequence[str] = ()) -> Path:
+    """pkg/<name> linking a library whose SONAME is ``soname``, built beside it in lib/."""
+    lib_dir = tree / "lib"
+    lib_dir.mkdir(parents=True, exist_ok=True)
+    (lib_dir / "gone.c").write_text("int field_gone_value(void) { return 42; }\n")
+    lib = lib_dir / soname
+    run(["gcc", "-shared", "-fPIC", f"-Wl,-soname,{soname}", str(lib_dir / "gone.c"), "-o", str(lib)], check=True)
+    pkg = tree / "pkg"
+    pkg.mkdir(exist_ok=True)
+    c = pkg / f"{name}.c"
+    c.write_text(MODULE_C % {"name": name})
+    so = pkg / f"{name}{EXT_SUFFIX}"
+    flags = [f"-Wl,-rpath,{r}" for r in rpath]
+    run(["gcc", "-shared", "-fPIC", f"-I{INCLUDE}", str(c), str(lib), *flags, "-o", str(so)], check=True)
+    c.unlink()
+    return so
+
+
+def missing_problems(tree: Path) -> Dict[str, List[str]]:
+    chk = SymbolCheck(severity="error", interpreter=sys.executable, missing_libraries="error")
+    report = scan_tree(str(tree), ScanOptions(check_rpath=False, checks=(chk,)))
+    return {
+        f.path: [p.severity for p in f.problems if p.code == MISSING_LIBRARY]
+        for f in report.files
+        if f.path.startswith("pkg/")
+    }
+
+
+def import_error(tree: Path, name: str) -> str:
+    proc = run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tree / 'pkg')!r}); import {name}"])
+    return proc.stderr.strip().splitlines()[-1] if proc.returncode else ""
+
+
+def test_library_nobody_provides_is_an_error_and_the_import_really_fails(tmp_path: Path) -> None:
+    so = build(tmp_path, "gonemod", "libfieldgone.so.1", rpath=["$ORIGIN/../lib"])
+    # Negative control: with the library where RUNPATH says, no finding, and the module loads.
+    assert missing_problems(tmp_path) == {f"pkg/{so.name}": []}
+    assert import_error(tmp_path, "gonemod") == ""
+    (tmp_path / "lib" / "libfieldgone.so.1").unlink()
+    assert missing_problems(tmp_path) == {f"pkg/{so.name}": [ERROR]}
+    assert "libfieldgone.so.1: cannot open shared object file" in import_error(tmp_path, "gonemod")
+    proc = run([sys.executable, "-m", "setuptools_nolibpython", "check", str(tmp_path)], cwd=REPO)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "libfieldgone.so.1" in proc.stdout and "bundle libfieldgone.so.1 in the wheel" in proc.stdout
+
+
+@pytest.mark.parametrize("rpath", ["$ORIGIN/../../otherdist/lib", "/opt/vendor/lib"])
+def test_library_looked_for_outside_the_wheel_stays_a_warning(tmp_path: Path, rpath: str) -> None:
+    """Another distribution's directory (torch's nvidia/* pattern) or an absolute path: the
+    target may provide it, so this machine's absence proves nothing."""
+    so = build(tmp_path, "elsewhere", "libfieldelsewhere.so.1", rpath=[rpath])
+    (tmp_path / "lib" / "libfieldelsewhere.so.1").unlink()
+    assert missing_problems(tmp_path) == {f"pkg/{so.name}": [WARNING]}
+
+
+def test_policy_system_library_stays_a_warning(tmp_path: Path) -> None:
+    """A library on the manylinux policies' list (libpanelw.so.5, libGL.so.1, ...) may be
+    needed unbundled: its absence here says nothing about the target."""
+    absent = [
+        n
+        for n in ("libpanelw.so.5", "libncursesw.so.5", "libICE.so.6", "libSM.so.6", "libGL.so.1")
+        if not any(Path(d, n).exists() for d in LIB_DIRS)
+    ]
+    require(absent, "every candidate policy library is installed here")
+    so = build(tmp_path, "polmod", absent[0])
+    (tmp_path / "lib" / absent[0]).unlink()
+    assert missing_problems(tmp_path) == {f"pkg/{so.name}": [WARNING]}
+
+
+def test_library_the_wheel_ships_out_of_reach_is_an_error(tmp_path: Path) -> None:
+    """2. torch/bin/test_shim needs libtorch.so, which the wheel ships in torch/lib, but its
+    RUNPATH ($ORIGIN plus absolute build-machine dirs) never reaches it: ldd says "not found"
+    and the check only warned. Reproduced with a module whose RUNPATH looks elsewhere."""
+    so = build(tmp_path, "reach", "libfieldreach.so.1", rpath=["$ORIGIN", "/opt/vendor/lib"])
+    # Negative control: with the RUNPATH pointing at lib/, it resolves and imports.
+    ok = build(tmp_path / "good", "reach", "libfieldreach.so.1", rpath=["$ORIGIN/../lib", "/opt/vendor/lib"])
+    assert missing_problems(tmp_path / "good") == {f"pkg/{ok.name}": []}
+    assert import_error(tmp_path / "good", "reach") == ""
+    assert missing_problems(tmp_path) == {f"pkg/{so.name}": [ERROR]}
+    assert "libfieldreach.so.1: cannot open shared object file" in import_error(tmp_path, "reach")
+
+
+def test_build_keeps_the_warning_and_check_of_the_finished_wheel_fails(tmp_path: Path, wheelhouse: Path) -> None:
+    """A build that links a library from library_dirs without an RPATH is normal before
+    auditwheel repair bundles it: the plugin's pre-wheel scan warns and the wheel is written.
+    `nolibpython check` of that unrepaired wheel fails, and its import really does."""
+    vendor = tmp_path / "vendor"
+    vendor.mkdir()
+    (vendor / "v.c").write_text("int field_gone_value(void) { return 7; }\n")
+    run(["gcc", "-shared", "-fPIC", "-Wl,-soname,libfieldvendor.so.1", str(vendor / "v.c"),
+         "-o", str(vendor / "libfieldvendor.so.1")], check=True)
+    (vendor / "libfieldvendor.so").symlink_to("libfieldvendor.so.1")
+    kwargs = f"library_dirs=[{str(vendor)!r}], libraries=['fieldvendor']"
+    proj = make_project(tmp_path / "proj", name="vend", ext_kwargs=kwargs)
+    (proj / "vend" / "_ext.c").write_text(MODULE_C % {"name": "_ext"})
+    proc = pip_wheel(proj, tmp_path / "out", wheelhouse)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert "needs libfieldvendor.so.1" in out  # the build's warning
+    wheel = built_wheel(tmp_path / "out")
+    check = run([sys.executable, "-m", "setuptools_nolibpython", "check", str(wheel)], cwd=REPO)
+    assert check.returncode == 1 and "bundle libfieldvendor.so.1 in the wheel" in check.stdout, check.stdout
+    tree = unpack_wheel(wheel, tmp_path / "tree")
+    proc = run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); import vend._ext"])
+    assert "libfieldvendor.so.1: cannot open shared object file" in proc.stderr
+    # Negative control: with the library on LD_LIBRARY_PATH, ld.so finds it and so does the check.
+    env = {"LD_LIBRARY_PATH": str(vendor)}
+    assert run([sys.executable, "-m", "setuptools_nolibpython", "check", str(wheel)], cwd=REPO, env=env).returncode == 0
+    ok = run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(tree)!r}); import vend._ext"], env=env)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_appended_flags_link_an_object_that_uses_an_indirect_dependency(tmp_path: Path) -> None:
+    """3. Pillow 13.0.0 failed to build with the plugin only: its _imagingft.o calls roundf,
+    which ld finds in libm only through libfreetype -> libpng16 -> libm. The plugin appended
+    --unresolved-symbols=ignore-in-object-files, which makes ld check the linked libraries'
+    own undefined symbols, load their DT_NEEDED libraries, and then refuse the object's use of
+    one ("DSO missing from command line"). Reproduced with top.o -> libmid.so -> libdeep.so."""
+    from setuptools_nolibpython.linkflags import ALLOW_UNDEFINED_ARGS
+
+    (tmp_path / "deep.c").write_text("int deep(void) { return 1; }\n")
+    (tmp_path / "mid.c").write_text("int deep(void); int mid(void) { return deep(); }\n")
+    (tmp_path / "top.c").write_text("int deep(void); int mid(void); int Py_Missing(void);\n"
+                                    "int top(void) { return deep() + mid() + Py_Missing(); }\n")
+    run(["gcc", "-shared", "-fPIC", str(tmp_path / "deep.c"), "-o", str(tmp_path / "libdeep.so")], check=True)
+    run(["gcc", "-shared", "-fPIC", str(tmp_path / "mid.c"), f"-L{tmp_path}", "-ldeep", f"-Wl,-rpath,{tmp_path}",
+         "-o", str(tmp_path / "libmid.so")], check=True)
+    run(["gcc", "-c", "-fPIC", str(tmp_path / "top.c"), "-o", str(tmp_path / "top.o")], check=True)
+
+    def link(*flags: str) -> "subprocess.CompletedProcess[str]":
+        return run(["gcc", "-shared", str(tmp_path / "top.o"), f"-L{tmp_path}", "-lmid", "-o",
+                    str(tmp_path / "top.so"), *flags])
+
+    assert link().returncode == 0  # the baseline links (undefined symbols are fine in -shared)
+    # Negative control: the flag the plugin used to append fails exactly as Pillow did.
+    old = link("-Wl,--allow-shlib-undefined", "-Wl,--unresolved-symbols=ignore-in-object-files")
+    assert old.returncode != 0 and "DSO missing from command line" in old.stderr
+    for ld in ("bfd", "gold"):
+        assert link(f"-fuse-ld={ld}", *ALLOW_UNDEFINED_ARGS).returncode == 0, ld
+        # and what the plugin appends still cancels -z defs / --no-undefined on both linkers
+        assert link(f"-fuse-ld={ld}", "-Wl,-z,defs", *ALLOW_UNDEFINED_ARGS).returncode == 0, ld
+        assert link(f"-fuse-ld={ld}", "-Wl,--no-undefined", *ALLOW_UNDEFINED_ARGS).returncode == 0, ld
+        assert link(f"-fuse-ld={ld}", "-Wl,-z,defs").returncode != 0, ld
