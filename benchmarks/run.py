@@ -92,7 +92,8 @@ def bench_venv() -> Path:
                         str(REPO)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wheel = next(Path(out).glob("setuptools_nolibpython-*.whl"))
         subprocess.run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps",
-                        "--force-reinstall", str(wheel), f"pyelftools=={version('pyelftools')}"], check=True)
+                        "--force-reinstall", str(wheel), f"pyelftools=={version('pyelftools')}",
+                        f"packaging=={version('packaging')}"], check=True)
     return py
 
 
