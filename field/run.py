@@ -604,7 +604,12 @@ def judge(members: Sequence[ElfMember], doc: Dict[str, Any], truth: Optional[Dic
         if verdict == "violation" and loads:
             wrong = f"check says violation ({', '.join(errors)}) but it loads ({res['how']})"
         elif verdict in ("clean", "allowed") and not loads and failure_cause(res["error"]) != "other":
-            wrong = f"check passed it but it fails: {res['error']}"
+            # Files no interpreter import is meant to load get warnings, and a warning that names
+            # the cause is a right verdict: a program (ldd -r) missing a library, and a module of a
+            # frozen application whose symbol only the wheel's own Python host defines.
+            seen = ("missing-library" in warnings and m.kind == "executable") or "host-only-symbol" in warnings
+            if not seen:
+                wrong = f"check passed it but it fails: {res['error']}"
         elif f is None:
             wrong = "the check did not report this ELF file"
         out.append(
@@ -819,7 +824,11 @@ def render(
         "loader failures); other libraries are opened with `ctypes.CDLL(..., RTLD_GLOBAL)` (two passes); "
         "programs get `ldd -r`. musllinux and aarch64 wheels have no interpreter here: checked, not judged.",
         "- **Wrong verdict**: the check says violation and the file loads, or the check passes it and it fails "
-        "for a reason the check is meant to see (libpython, undefined symbol, missing library).",
+        "for a reason the check is meant to see (libpython, undefined symbol, missing library). A file that no "
+        "interpreter import is meant to load, and for which the check gives a warning naming the cause, is "
+        "right: a program whose library cannot be found (`missing-library` warning; `ldd -r` is its ground "
+        "truth), and a module of a frozen application whose symbol only the wheel's own Python host defines "
+        "(`host-only-symbol` warning).",
         "",
     ]
     # sdists

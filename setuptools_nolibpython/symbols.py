@@ -41,6 +41,7 @@ from .stable_abi import load as load_stable_abi
 
 __all__ = [
     "EMBEDDED_RUNTIME",
+    "HOST_ONLY_SYMBOL",
     "MAX_LISTED",
     "MISSING_LIBRARY",
     "RUNTIME_MARKERS",
@@ -58,6 +59,7 @@ UNRESOLVED = "unresolved-symbol"
 EMBEDDED_RUNTIME = "embedded-runtime"
 STABLE_ABI = "stable-abi"
 MISSING_LIBRARY = "missing-library"
+HOST_ONLY_SYMBOL = "host-only-symbol"
 
 #: Symbols only a copy of the CPython runtime defines: their presence in a module means
 #: libpythonX.Y.a (or the interpreter's objects) was linked into it.
@@ -344,11 +346,16 @@ class SymbolCheck:
         keyed = [(s, symbol_key(s)) for s in obj.undefined]
         if not obj.is_executable:  # a program has no interpreter around it
             keyed = [(s, k) for s, k in keyed if k not in scope.exports]
-        for closure in (own, *contexts, *hosts):
+        for closure in (own, *contexts):
             for provider in closure.objects:
                 if not keyed:
                     break
                 keyed = [(s, k) for s, k in keyed if k not in provider.defined]
+        if hosts and keyed:
+            in_host = [(s, k) for s, k in keyed if any(k in p.defined for h in hosts for p in h.objects)]
+            keyed = [sk for sk in keyed if sk not in in_host]
+            if in_host:
+                self._report_host_only(obj, [s for s, _k in in_host], scope, [h.objects[0].path for h in hosts], out)
         py_ok = obj.is_executable or self._python_symbols_checkable(obj, scope)
         unresolved = [s for s, _k in keyed if py_ok or not is_python_symbol(s)]
         self._report_unresolved(obj, unresolved, scope, out, [h.objects[0].path for h in hosts])
@@ -359,26 +366,27 @@ class SymbolCheck:
         object file"), so it is an error, unless the target may well provide it: a library the
         manylinux/musllinux policies leave to the system, or one the requester's RPATH/RUNPATH
         looks for outside the wheel (another distribution's directory, an absolute path).
-        Programs keep the warning: what a wheel's executables may need is not settled here."""
+        Programs get a warning: no Python import loads them, and a wheel's program that cannot
+        start (a test binary, say) does not break the package's modules."""
         req = self.files.get(requester)
         outside = req is None or any(_leaves_wheel(e, requester) for e in (*req.rpath, *req.runpath))
         shipped = sorted(p for p in self.files if posixpath.basename(p) == name)
-        if req is not None and req.is_executable:
-            outside, shipped = True, []  # programs shipped in wheels: their verdict is judged elsewhere
+        program = req is not None and req.is_executable
         env_dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
         if any(os.path.exists(os.path.join(d, name)) for d in env_dirs):
             outside, shipped = True, []  # ld.so finds it here, through the environment
         if shipped:  # the wheel has it, where this file's search path does not look
             rel = posixpath.relpath(posixpath.dirname(shipped[0]), posixpath.dirname(requester) or ".")
+            fails = "the program fails to start with" if program else "loading it fails with"
             return Problem(
-                MISSING_LIBRARY, self.missing_severity,
+                MISSING_LIBRARY, WARNING if program else self.missing_severity,
                 f"needs {name} (DT_NEEDED of {requester}); the wheel ships {shipped[0]}, but no RPATH/RUNPATH "
-                f"of {requester} reaches it: loading it fails with \"{name}: cannot open shared object file\"",
+                f"of {requester} reaches it: {fails} \"{name}: cannot open shared object file\"",
                 f"add an RPATH of $ORIGIN/{rel} "
                 f"to {requester} (auditwheel repair sets it), or move the library beside it",
                 name,
             )
-        if outside:
+        if outside or program:
             return Problem(
                 MISSING_LIBRARY, WARNING,
                 f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
@@ -420,6 +428,26 @@ class SymbolCheck:
             f"release or build of Python {pyver}, so the module fails to import there; use API that "
             f"Python {pyver} has from its first release, or build against this interpreter's headers"
         )
+
+    def _report_host_only(
+        self, obj: LoadedObject, syms: List[str], scope: InterpreterScope, hosts: Sequence[str], out: _Verdicts
+    ) -> None:
+        """Symbols only the wheel's own Python host defines: the module loads inside that
+        program (its real host), but an import in this interpreter fails. A warning: which
+        of the two loads the module is the wheel author's design, not readable from the files."""
+        release = interpreter_release(self.interpreter) or (format_version(scope.version) if scope.version else "?")
+        more = len(syms) - MAX_LISTED
+        listed = ", ".join(syms[:MAX_LISTED]) + (f" and {more} more" if more > 0 else "")
+        out.add(obj.path, Problem(
+            HOST_ONLY_SYMBOL, WARNING,
+            f"undefined symbol(s) {listed}: defined by the wheel's Python host ({', '.join(hosts)}) but not "
+            f"exported by {scope.path} ({release}): it loads inside that program, while an import in this "
+            f"interpreter fails with \"ImportError: {obj.path}: undefined symbol: {syms[0]}\"",
+            "nothing to do if only the host loads it (a frozen application's modules); to import it in this "
+            "interpreter, build it against this interpreter's headers (private _Py* symbols differ even between "
+            "patch releases)",
+            syms[0],
+        ))
 
     def _report_unresolved(
         self, obj: LoadedObject, syms: List[str], scope: InterpreterScope, out: _Verdicts, hosts: Sequence[str] = ()
