@@ -5,21 +5,33 @@ from a generated reproducer rather than the downloaded artifact.
    library the manylinux/musllinux policies allow, not looked for outside the wheel) was
    only a warning, so `nolibpython check` passed a module whose import fails with
    "cannot open shared object file" (field trial mutants: missing-library, 0 of 6).
+4. A module shipped beside a frozen application's host program (static CPython inside,
+   its API exported) that needs a symbol only that host defines passed silently; it is
+   now a host-only-symbol warning naming the checking interpreter's release.
+5. A program in a wheel whose DT_NEEDED library the wheel ships out of its RPATH's reach
+   (torch/bin/test_shim) got the false "neither in the wheel nor ..."; it is now a
+   missing-library warning saying the wheel ships it and the program fails to start.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
+import jsonschema
 import pytest
-from support import REPO, built_wheel, make_project, pip_wheel, require, run, unpack_wheel
+from support import DEBIAN_PYTHON, REPO, built_wheel, make_project, pip_wheel, require, run, unpack_wheel
+from test_edges_elf import PY_TAG, SCHEMA, frozen_app, gcc, make_wheel, module, problems_of  # noqa: F401
 
+from setuptools_nolibpython import syslibs
+from setuptools_nolibpython.elf import read_elf
 from setuptools_nolibpython.policy import ERROR, WARNING
 from setuptools_nolibpython.scan import ScanOptions, scan_tree
+from setuptools_nolibpython.sources import FileSource
 from setuptools_nolibpython.symbols import MISSING_LIBRARY, SymbolCheck
 
 INCLUDE = sysconfig.get_paths()["include"]
@@ -92,11 +104,11 @@ def test_library_looked_for_outside_the_wheel_stays_a_warning(tmp_path: Path, rp
 
 
 def test_policy_system_library_stays_a_warning(tmp_path: Path) -> None:
-    """A library on the manylinux policies' list (libpanelw.so.5, libGL.so.1, ...) may be
+    """A library on the manylinux policies' list (libGL.so.1, ...) or a GPU driver's may be
     needed unbundled: its absence here says nothing about the target."""
     absent = [
         n
-        for n in ("libpanelw.so.5", "libncursesw.so.5", "libICE.so.6", "libSM.so.6", "libGL.so.1")
+        for n in sorted(syslibs.MANYLINUX_LIBRARIES | syslibs.DRIVER_LIBRARIES)
         if not any(Path(d, n).exists() for d in LIB_DIRS)
     ]
     require(absent, "every candidate policy library is installed here")
@@ -179,3 +191,126 @@ def test_appended_flags_link_an_object_that_uses_an_indirect_dependency(tmp_path
         assert link(f"-fuse-ld={ld}", "-Wl,-z,defs", *ALLOW_UNDEFINED_ARGS).returncode == 0, ld
         assert link(f"-fuse-ld={ld}", "-Wl,--no-undefined", *ALLOW_UNDEFINED_ARGS).returncode == 0, ld
         assert link(f"-fuse-ld={ld}", "-Wl,-z,defs").returncode != 0, ld
+
+
+def check_json(*args: object) -> Tuple[int, Dict[str, Any]]:
+    """`nolibpython check --json`: its exit status and its document, held to the published schema."""
+    proc = run([sys.executable, "-m", "setuptools_nolibpython", "check", "--json", *map(str, args)], cwd=REPO)
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    doc = json.loads(proc.stdout)
+    jsonschema.validate(doc, SCHEMA)
+    return proc.returncode, doc
+
+
+# ---------------------------------------------------------------- 4. host-only symbols
+PYMODULE_ADD = "PyAPI_FUNC(int) _PyModule_Add(PyObject *, const char *, PyObject *);"
+
+
+@pytest.mark.parametrize(
+    "sym, decl, value, python",
+    [
+        ("host_api_answer", "long host_api_answer(void);", "host_api_answer()", None),
+        # the field case: _PyModule_Add, in pyenv's 3.11.7 (the host's static libpython), not in Debian's 3.11.2
+        ("_PyModule_Add", PYMODULE_ADD,
+         '_PyModule_Add(PyModule_New("x"), "v", PyLong_FromLong(42)) == 0 ? 42 : -1', DEBIAN_PYTHON),
+    ],
+    ids=["host-api", "private-symbol-of-another-release"],
+)
+def test_symbol_only_the_host_defines_is_a_host_only_warning(
+    frozen_app: Dict[str, Path],  # noqa: F811  (the fixture imported from test_edges_elf)
+    tmp_path: Path, sym: str, decl: str, value: str, python: "Path | None",
+) -> None:
+    if python is not None:
+        require(python.is_file(), f"{python} (Debian's 3.11.2) is needed")
+        require(sys.version_info[:2] == (3, 11), "the test interpreter must be a 3.11 (pyenv 3.11.7)")
+    interp = str(python or sys.executable)
+    mod = module(tmp_path, "_hostonly", decl=decl, value=value)
+    name = f"app/lib/_hostonly{EXT_SUFFIX}"
+    tag = f"{PY_TAG}-{PY_TAG}-linux_x86_64"
+    members = {name: mod.read_bytes()}
+    with_host = make_wheel(tmp_path / f"app-1.0-{tag}.whl", {"app/host": frozen_app["host"].read_bytes(), **members},
+                           tag, modes={"app/host": 0o755})
+    args = ("--python", interp) if python is not None else ()
+    rc, doc = check_json(*args, with_host)
+    assert rc == 0, doc
+    (p,) = problems_of(doc)[name]
+    release = run([interp, "-c", "import platform; print(platform.python_version())"]).stdout.strip()
+    assert (p["code"], p["severity"], p["detail"]) == ("host-only-symbol", WARNING, sym)
+    assert "the wheel's Python host (app/host)" in p["message"] and f"({release})" in p["message"], p["message"]
+    assert f"undefined symbol: {sym}" in p["message"]
+    # What really happens: the interpreter cannot import it ...
+    imp = run([interp, "-I", "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import _hostonly"])
+    assert f"undefined symbol: {sym}" in imp.stderr, imp.stderr
+    # ... while the host program loads it and gets the right answer.
+    env = {"PYTHONHOME": sys.base_prefix, "PYTHONPATH": str(tmp_path)}
+    ran = run([str(frozen_app["host"]), "-c", "import _hostonly; print(_hostonly.answer())"], env=env)
+    assert ran.stdout.strip() == "42", ran.stderr
+    # Negative control: the same module without the host is an unresolved-symbol error.
+    alone = make_wheel(tmp_path / f"alone-1.0-{tag}.whl", members, tag)
+    rc, doc = check_json(*args, alone)
+    assert rc == 1, doc
+    probs = problems_of(doc)[name]
+    assert [(q["code"], q["severity"], q["detail"]) for q in probs] == [("unresolved-symbol", ERROR, sym)]
+
+
+# ---------------------------------------------------------------- 5. a program's shipped library out of reach
+PROG_C = """
+#include <stdio.h>
+extern int field_gone_value(void);
+int main(void) { printf("%d\\n", field_gone_value()); return 0; }
+"""
+
+
+def shipped_wheel(tmp_path: Path, what: str) -> Path:
+    """pkg/lib/libshipped.so, and ``what`` (pkg/bin/prog or a module) needing it with no RPATH."""
+    d = tmp_path / "build"
+    d.mkdir()
+    (d / "shipped.c").write_text("int field_gone_value(void) { return 42; }\n")
+    lib = d / "libshipped.so"
+    gcc(["-shared", "-fPIC", "-Wl,-soname,libshipped.so", d / "shipped.c", "-o", lib])
+    if what == "pkg/bin/prog":
+        (d / "prog.c").write_text(PROG_C)
+        out = d / "prog"
+        gcc([d / "prog.c", f"-L{d}", "-lshipped", "-o", out])
+    else:
+        (d / "mod.c").write_text(MODULE_C % {"name": "_usesshipped"})
+        out = d / "mod.so"
+        gcc(["-shared", "-fPIC", f"-I{INCLUDE}", d / "mod.c", f"-L{d}", "-lshipped", "-o", out])
+    elf = read_elf(FileSource(str(out)))
+    assert "libshipped.so" in elf.needed and not elf.rpath and not elf.runpath  # the reproducer is what it claims
+    tag = f"{PY_TAG}-{PY_TAG}-linux_x86_64"
+    members = {what: out.read_bytes(), "pkg/lib/libshipped.so": lib.read_bytes()}
+    return make_wheel(tmp_path / f"probe-1.0-{tag}.whl", members, tag, modes={what: 0o755})
+
+
+def test_program_whose_shipped_library_is_out_of_reach_is_a_truthful_warning(tmp_path: Path) -> None:
+    wheel = shipped_wheel(tmp_path, "pkg/bin/prog")
+    rc, doc = check_json(wheel)
+    assert rc == 0, doc
+    (p,) = problems_of(doc)["pkg/bin/prog"]
+    assert (p["code"], p["severity"], p["detail"]) == (MISSING_LIBRARY, WARNING, "libshipped.so")
+    assert "the wheel ships pkg/lib/libshipped.so" in p["message"] and "fails to start" in p["message"], p["message"]
+    assert "neither in the wheel" not in p["message"]
+    assert "$ORIGIN/../lib" in p["fix"]
+    # What really happens: the unpacked program does not start ...
+    tree = unpack_wheel(wheel, tmp_path / "tree")
+    prog = tree / "pkg" / "bin" / "prog"
+    prog.chmod(0o755)
+    failed = run([str(prog)])
+    assert failed.returncode != 0 and "libshipped.so: cannot open shared object file" in failed.stderr, failed.stderr
+    # ... and does once ld.so is told where the shipped library is (the library itself is fine).
+    ok = run([str(prog)], env={"LD_LIBRARY_PATH": str(tree / "pkg" / "lib")})
+    assert ok.returncode == 0 and ok.stdout.strip() == "42", ok.stderr
+
+
+def test_module_whose_shipped_library_is_out_of_reach_is_an_error(tmp_path: Path) -> None:
+    """Negative control of the above: a module in the same situation fails its import, so check fails."""
+    name = f"pkg/_usesshipped{EXT_SUFFIX}"
+    wheel = shipped_wheel(tmp_path, name)
+    rc, doc = check_json(wheel)
+    assert rc == 1, doc
+    probs = [q for q in problems_of(doc)[name] if q["code"] == MISSING_LIBRARY]
+    assert [(q["severity"], q["detail"]) for q in probs] == [(ERROR, "libshipped.so")]
+    assert "the wheel ships pkg/lib/libshipped.so" in probs[0]["message"] and "loading it fails" in probs[0]["message"]
+    tree = unpack_wheel(wheel, tmp_path / "tree")
+    assert "libshipped.so: cannot open shared object file" in import_error(tree, "_usesshipped")
