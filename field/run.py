@@ -293,6 +293,7 @@ def build_venv(plugin: Path, requirements: Optional[Sequence[str]] = None, name:
     for cmd in (
         [str(py), "-m", "pip", "install", "-q", *reqs],
         [str(py), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(plugin)],
+        [str(py), "-m", "pip", "install", "-q", str(plugin)],  # its own dependencies (packaging, pyelftools)
     ):
         r = run(cmd)
         if not r.ok:

@@ -443,9 +443,10 @@ class SymbolCheck:
             f"undefined symbol(s) {listed}: defined by the wheel's Python host ({', '.join(hosts)}) but not "
             f"exported by {scope.path} ({release}): it loads inside that program, while an import in this "
             f"interpreter fails with \"ImportError: {obj.path}: undefined symbol: {syms[0]}\"",
-            "nothing to do if only the host loads it (a frozen application's modules); to import it in this "
-            "interpreter, build it against this interpreter's headers (private _Py* symbols differ even between "
-            "patch releases)",
+            "nothing to do if only the host loads it (a frozen application's modules); "
+            + ("to import it in this interpreter, build it against this interpreter's headers (private _Py* "
+               "symbols differ even between patch releases)" if is_python_symbol(syms[0]) else
+               "no interpreter defines a symbol of the host program, so only the host can load it"),
             syms[0],
         ))
 
