@@ -9,7 +9,6 @@ the interpreter actually imported.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,8 @@ from support import (
     pip_wheel,
     readelf_dynamic,
     record_compat,
-    require,
+    uv_command,
+    uv_index_args,
     run,
     unpack_wheel,
 )
@@ -95,34 +95,13 @@ def build_parallel(project: Path, work: Path, wheelhouse: Path) -> Built:
                  _ok(proc, "setup.py build_ext --inplace --parallel 4"))
 
 
-def _uv() -> str:
-    beside = PYTHON.parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    require(found, "uv is not installed (requirements-dev.txt lists it; it comes from PyPI)")
-    assert found is not None
-    return found
-
-
-def _uv_index_args() -> List[str]:
-    """The indexes pip is configured with, handed to uv (which does not read pip's config)."""
-    out = run([PYTHON, "-m", "pip", "config", "list"]).stdout
-    args: List[str] = []
-    for line in out.splitlines():
-        key, _, value = line.partition("=")
-        urls = value.strip().strip("'\"").split()
-        if key.endswith(".index-url") and urls:
-            args += ["--default-index", urls[0]]
-        elif key.endswith(".extra-index-url"):
-            for url in urls:
-                args += ["--index", url]
-    return args
 
 
 def build_uv(project: Path, work: Path, wheelhouse: Path) -> Built:
-    argv: List[object] = [_uv(), "build", "--wheel", "--python", PYTHON, "--find-links", wheelhouse]
+    argv: List[object] = [uv_command(), "build", "--wheel", "--python", PYTHON, "--find-links", wheelhouse]
     for d in find_links_dirs():
         argv += ["--find-links", d]
-    argv += _uv_index_args()
+    argv += uv_index_args()
     argv += ["-o", work / "out", project]
     # A private cache: uv would otherwise reuse an older plugin wheel of the same version.
     env = {"UV_CACHE_DIR": str(work.parent / "uv-cache"), "UV_INDEX_STRATEGY": "unsafe-best-match"}
@@ -133,7 +112,7 @@ def build_uv(project: Path, work: Path, wheelhouse: Path) -> Built:
 def frontend_version(case: str) -> str:
     """The front-end's own version, for the table (pip, build, setuptools or uv)."""
     if case.startswith("uv"):
-        argv: List[object] = [_uv(), "--version"]
+        argv: List[object] = [uv_command(), "--version"]
     elif "build --wheel" in case:
         argv = [PYTHON, "-m", "build", "--version"]
     elif case.startswith("pip"):

@@ -48,6 +48,8 @@ from support import (
     readelf_dynamic,
     record_compat,
     require,
+    uv_command,
+    uv_index_args,
     run,
     unpack_wheel,
 )
@@ -368,26 +370,6 @@ def test_editable(kind: str, dev_venv: Path, tmp_path: Path, wheelhouse: Path) -
 
 
 # ---------------------------------------------------------------- other front-ends
-def _uv() -> str:
-    beside = PYTHON.parent / "uv"
-    found = str(beside) if beside.exists() else shutil.which("uv")
-    require(found, "uv is not installed (requirements-dev.txt lists it)")
-    assert found is not None
-    return found
-
-
-def _uv_index_args() -> List[str]:
-    out = run([PYTHON, "-m", "pip", "config", "list"]).stdout
-    args: List[str] = []
-    for line in out.splitlines():
-        key, _, value = line.partition("=")
-        urls = value.strip().strip("'\"").split()
-        if key.endswith(".index-url") and urls:
-            args += ["--default-index", urls[0]]
-        elif key.endswith(".extra-index-url"):
-            for url in urls:
-                args += ["--index", url]
-    return args
 
 
 def _frontend(case: str, root: Path, wheelhouse: Path) -> Build:
@@ -399,10 +381,10 @@ def _frontend(case: str, root: Path, wheelhouse: Path) -> Build:
         argv: List[object] = [PYTHON, "-m", "build", "-o", out, project]
         env = build_env(wheelhouse)
     else:
-        argv = [_uv(), "build", "--wheel", "--python", PYTHON, "--find-links", wheelhouse]
+        argv = [uv_command(), "build", "--wheel", "--python", PYTHON, "--find-links", wheelhouse]
         for d in find_links_dirs():
             argv += ["--find-links", d]
-        argv += [*_uv_index_args(), "-o", out, project]
+        argv += [*uv_index_args(), "-o", out, project]
         env = {**build_env(wheelhouse), "UV_CACHE_DIR": str(root / "uv-cache"),
                "UV_INDEX_STRATEGY": "unsafe-best-match"}
     proc = run(argv, env=env)

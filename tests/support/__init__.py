@@ -328,3 +328,43 @@ def import_and_locate(python: Path, path_setup: str, modules: Sequence[str], *, 
     files = [Path(line[5:]) for line in proc.stdout.splitlines() if line.startswith("FILE ")]
     assert len(files) == len(modules), proc.stdout
     return files
+
+
+# ---------------------------------------------------------------- uv
+def uv_command() -> str:
+    """The uv beside this interpreter (the dev venv's) or on PATH; required under CI."""
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.exists() else shutil.which("uv")
+    require(found, "uv is not installed (requirements-dev.txt lists it; it comes from PyPI)")
+    assert found is not None
+    return found
+
+
+def uv_index_args() -> List[str]:
+    """The indexes pip is configured with, handed to uv (which does not read pip's config)."""
+    out = run([sys.executable, "-m", "pip", "config", "list"]).stdout
+    args: List[str] = []
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        urls = value.strip().strip("'\"").split()
+        if key.endswith(".index-url") and urls:
+            args += ["--default-index", urls[0]]
+        elif key.endswith(".extra-index-url"):
+            for url in urls:
+                args += ["--index", url]
+    return args
+
+
+# ---------------------------------------------------------------- processes
+def pids_with_arg(text: str) -> List[int]:
+    """Processes whose command line mentions ``text`` (a test's private directory or config)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                cmd = (d / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if text.encode() in cmd:
+                pids.append(int(d.name))
+    return pids

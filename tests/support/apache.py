@@ -22,6 +22,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import List, Optional, Tuple, Type
 
+from . import pids_with_arg
+
 APACHE = Path("/usr/sbin/apache2")
 MODULES = Path("/usr/lib/apache2/modules")
 MOD_WSGI = MODULES / "mod_wsgi.so"
@@ -151,16 +153,7 @@ class Apache:
 
     def leftover_pids(self) -> List[int]:
         """Processes still running from our config (must be none after stop)."""
-        pids = []
-        for d in Path("/proc").iterdir():
-            if d.name.isdigit():
-                try:
-                    cmd = (d / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if str(self.conf).encode() in cmd:
-                    pids.append(int(d.name))
-        return pids
+        return pids_with_arg(str(self.conf))
 
     def __enter__(self) -> "Apache":
         try:

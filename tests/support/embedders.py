@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from . import run
+from . import pids_with_arg, run
 
 UNDEFINED_SYMBOL = "nolibpython_absent_symbol"
 UNDEFINED_MODULE = "_nolibpython_undefined"
@@ -199,18 +199,6 @@ def same_file(a: str, b: str) -> bool:
 
 
 # ---------------------------------------------------------------- processes
-def pids_with_arg(text: str) -> List[int]:
-    """Processes whose command line mentions ``text`` (our private directory)."""
-    pids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if text.encode() in cmd:
-                pids.append(int(d.name))
-    return pids
 
 
 def stop_pid(proc: "subprocess.Popen[bytes]", sig: int = signal.SIGTERM, timeout: float = 30) -> None:
