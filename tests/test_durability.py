@@ -75,11 +75,16 @@ def medium_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_sigkill_at_random_points(tmp_path: Path, medium_wheel: Path) -> None:
     before = sha256(medium_wheel)
-    t0 = time.monotonic()
-    full = run([*CLI, "repair", "-w", str(tmp_path / "reference"), str(medium_wheel)])
-    duration = time.monotonic() - t0
-    assert full.returncode == 0, full.stdout + full.stderr
-    assert_complete_and_repaired(tmp_path / "reference" / WHEEL_NAME)
+    # The kill window is scaled to a warm run: the first one also pays for cold caches
+    # (byte-compiling, page cache), and a window fitted to it lets most later runs finish.
+    durations = []
+    for k in range(3):
+        t0 = time.monotonic()
+        full = run([*CLI, "repair", "-w", str(tmp_path / f"reference{k}"), str(medium_wheel)])
+        durations.append(time.monotonic() - t0)
+        assert full.returncode == 0, full.stdout + full.stderr
+        assert_complete_and_repaired(tmp_path / f"reference{k}" / WHEEL_NAME)
+    duration = min(durations)
 
     seed = int(os.environ.get("DURABILITY_SEED", "0")) or random.randrange(1 << 30)
     rng = random.Random(seed)
