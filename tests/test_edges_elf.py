@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 from elfgen import ElfSpec, record_line
 from elfgen import write as write_elf
-from support import DEBIAN_PYTHON, PYENV_ROOT, REPO, require, run
+from support import DEBIAN_PYTHON, MODULE_C, PYENV_ROOT, REPO, require, run
 
 from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
@@ -39,16 +39,6 @@ LDVERSION = sysconfig.get_config_var("LDVERSION")
 STATIC_LIB = Path(LIBPL) / f"libpython{LDVERSION}.a"
 EXT = sysconfig.get_config_var("EXT_SUFFIX")  # .cpython-311-x86_64-linux-gnu.so
 PY_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
-
-MODULE_C = """
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-%(decl)s
-static PyObject *answer(PyObject *self, PyObject *unused) { return PyLong_FromLong(%(value)s); }
-static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
-static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "%(name)s", NULL, -1, methods};
-PyMODINIT_FUNC PyInit_%(name)s(void) { return PyModule_Create(&mod); }
-"""
 
 #: A program that embeds Python by linking libpython (what Fedora-style embedding does).
 EMBED_PROGRAM_C = """

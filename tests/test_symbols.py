@@ -23,6 +23,7 @@ from typing import Dict, Iterable, List, Sequence, Set, Tuple
 import pytest
 from support import (
     DEBIAN_PYTHON,
+    MODULE_C,
     REPO,
     built_wheel,
     corpus_wheel,
@@ -39,13 +40,13 @@ from support import (
 
 from setuptools_nolibpython import stable_abi
 from setuptools_nolibpython.config import Config
+from setuptools_nolibpython.dynsym import read_dynamic_symbols, symbol_key
 from setuptools_nolibpython.elf import ElfReadError, read_elf
 from setuptools_nolibpython.enforce import ViolationError, enforce
+from setuptools_nolibpython.interpreter import interpreter_scope
 from setuptools_nolibpython.results import ERROR, WARNING, Problem, ScanOptions
 from setuptools_nolibpython.scan import scan_file, scan_tree, scan_wheel
 from setuptools_nolibpython.sources import FileSource
-from setuptools_nolibpython.dynsym import read_dynamic_symbols, symbol_key
-from setuptools_nolibpython.interpreter import interpreter_scope
 from setuptools_nolibpython.symbols import (
     EMBEDDED_RUNTIME,
     MISSING_LIBRARY,
@@ -59,16 +60,6 @@ INCLUDE = sysconfig.get_paths()["include"]
 LIBPL = sysconfig.get_config_var("LIBPL")
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")  # .cpython-311-x86_64-linux-gnu.so
 SYMBOL_CODES = {UNRESOLVED, EMBEDDED_RUNTIME, STABLE_ABI}
-
-MODULE_C = """
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-%(decl)s
-static PyObject *answer(PyObject *self, PyObject *unused) { return PyLong_FromLong(%(value)s); }
-static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
-static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "%(name)s", NULL, -1, methods};
-PyMODINIT_FUNC PyInit_%(name)s(void) { return PyModule_Create(&mod); }
-"""
 
 MISSING_C = MODULE_C % {"decl": "extern int nolibpython_missing_symbol;", "value": "nolibpython_missing_symbol",
                         "name": "%(name)s"}

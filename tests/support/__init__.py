@@ -368,3 +368,15 @@ def pids_with_arg(text: str) -> List[int]:
             if text.encode() in cmd:
                 pids.append(int(d.name))
     return pids
+
+
+#: A one-function extension module: ``answer()`` returns ``%(value)s``, after ``%(decl)s``.
+MODULE_C = """
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+%(decl)s
+static PyObject *answer(PyObject *self, PyObject *unused) { return PyLong_FromLong(%(value)s); }
+static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "%(name)s", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_%(name)s(void) { return PyModule_Create(&mod); }
+"""
