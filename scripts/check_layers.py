@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Layer lint: no module imports from a layer above its own, and no import cycle.
 
-    python scripts/check_layers.py [--package DIR] [--readme FILE]
+    python scripts/check_layers.py [--package DIR] [--doc FILE]
 
 Every import of the package (``from . import x``, ``from .x import y``, absolute
 ``setuptools_nolibpython.x``), at module level or inside a function, is read with ``ast``
@@ -10,8 +10,8 @@ from every module of the package. The check fails (exit 1, one line per finding)
 - a module is in no layer of LAYERS, or LAYERS names a module that does not exist;
 - a module imports one in a higher layer;
 - the imports form a cycle (within a layer, where the first rule does not see it);
-- README's "Architecture" list of layers (between the ``layers:`` markers) differs from
-  LAYERS, so the document cannot drift from the code.
+- CONTRIBUTING.md's "Architecture" list of layers (between the ``layers:`` markers)
+  differs from LAYERS, so the document cannot drift from the code.
 
 ``make lint`` runs it, and ``make test`` runs ``make lint``.
 """
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "setuptools_nolibpython"
 
 #: Bottom to top: (layer name, its modules). A module imports only from its own layer or
-#: those listed before it. README's Architecture section repeats this list.
+#: those listed before it. CONTRIBUTING.md's Architecture section repeats this list.
 LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("foundation", ("errors", "logs")),
     ("inputs", ("config", "names", "syslibs", "globs", "hostplatform", "stable_abi", "pybuild")),
@@ -46,7 +46,7 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
 
 BEGIN = "<!-- layers:begin (checked by scripts/check_layers.py) -->"
 END = "<!-- layers:end -->"
-_README_LINE = re.compile(r"^\d+\. \*\*(?P<name>[^*]+)\*\*: (?P<modules>.+)$")
+_LIST_LINE = re.compile(r"^\d+\. \*\*(?P<name>[^*]+)\*\*: (?P<modules>.+)$")
 
 
 def imports_of(path: Path, modules: Set[str]) -> List[Tuple[str, int]]:
@@ -111,21 +111,21 @@ def _cycles(graph: Dict[str, Set[str]]) -> List[List[str]]:
     return out
 
 
-def readme_layers(readme: Path) -> Optional[List[Tuple[str, Tuple[str, ...]]]]:
-    """The layer list of README's Architecture section, or None without the markers."""
-    text = readme.read_text(encoding="utf-8")
+def doc_layers(doc: Path) -> Optional[List[Tuple[str, Tuple[str, ...]]]]:
+    """The layer list of the document's Architecture section, or None without the markers."""
+    text = doc.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         return None
     body = text.split(BEGIN, 1)[1].split(END, 1)[0]
     out = []
     for line in body.strip().splitlines():
-        m = _README_LINE.match(line.strip())
+        m = _LIST_LINE.match(line.strip())
         if m:
             out.append((m["name"], tuple(re.findall(r"`([^`]+)`", m["modules"]))))
     return out
 
 
-def check(package: Path, readme: Optional[Path], layers: Sequence[Tuple[str, Tuple[str, ...]]] = LAYERS) -> List[str]:
+def check(package: Path, doc: Optional[Path], layers: Sequence[Tuple[str, Tuple[str, ...]]] = LAYERS) -> List[str]:
     """Every finding, one line each; [] when the package keeps its layers."""
     problems: List[str] = []
     level = {m: i for i, (_name, mods) in enumerate(layers) for m in mods}
@@ -149,12 +149,14 @@ def check(package: Path, readme: Optional[Path], layers: Sequence[Tuple[str, Tup
                 )
     for cycle in _cycles(graph):
         problems.append(f"import cycle among {', '.join(cycle)} (function-level imports count)")
-    if readme is not None:
-        listed = readme_layers(readme)
-        if listed is None:
-            problems.append(f"{readme}: no layer list between {BEGIN!r} and {END!r} in its Architecture section")
+    if doc is not None:
+        listed = doc_layers(doc) if doc.is_file() else None
+        if not doc.is_file():
+            problems.append(f"{doc}: no such file; its Architecture section should list the layers")
+        elif listed is None:
+            problems.append(f"{doc}: no layer list between {BEGIN!r} and {END!r} in its Architecture section")
         elif listed != [(n, tuple(m)) for n, m in layers]:
-            problems.append(f"{readme}: the Architecture section's layers differ from scripts/check_layers.py LAYERS; "
+            problems.append(f"{doc}: the Architecture section's layers differ from scripts/check_layers.py LAYERS; "
                             "make them the same")
     return problems
 
@@ -162,9 +164,10 @@ def check(package: Path, readme: Optional[Path], layers: Sequence[Tuple[str, Tup
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--package", type=Path, default=REPO / PACKAGE)
-    parser.add_argument("--readme", type=Path, default=REPO / "README.md")
+    parser.add_argument("--doc", type=Path, default=REPO / "CONTRIBUTING.md",
+                        help="the document whose Architecture section lists the layers")
     args = parser.parse_args(argv)
-    problems = check(args.package, args.readme)
+    problems = check(args.package, args.doc)
     for line in problems:
         print(line)
     if problems:

@@ -9,8 +9,14 @@ produced no line are listed as "not run" instead of silently disappearing.
 
     python scripts/gen_compat.py [--results FILE] [--output FILE] [--check]
 
-``--check`` exits 1 when a required cell is missing or a cell failed (for CI).
-The document is never edited by hand: rerun ``make compat`` (or ``make test``).
+Without ``--check`` it writes the document (``make compat``; the pytest session only
+renders its copy under .cache/compat/, so a test run never changes a tracked file).
+``--check`` writes nothing and exits 1 when a required cell is missing or a cell failed,
+or when the cells of the committed document (section, case, result) differ from this
+run's: the evidence column carries machine-specific text (paths, patch releases) and the
+header the date, so those are not compared.
+The document is never edited by hand: rerun ``make compat`` (or this script after
+``make test``).
 """
 
 from __future__ import annotations
@@ -19,11 +25,13 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from setuptools_nolibpython.elfpatch import write_atomically as _write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(os.environ.get("NOLIBPYTHON_COMPAT_RESULTS") or REPO / ".cache" / "compat" / "results.jsonl")
@@ -259,38 +267,76 @@ def _os_name() -> str:
     return platform.platform()
 
 
+_ROW_SPLIT = re.compile(r"(?<!\\)\|")
+
+
+def cells_of(text: str) -> Dict[str, Set[Tuple[str, str]]]:
+    """{section heading: {(case, result)}} of a rendered document: what --check compares."""
+    out: Dict[str, Set[Tuple[str, str]]] = {}
+    section = ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+            out.setdefault(section, set())
+        elif section and line.startswith("| ") and not line.startswith(("| case | result |", "|---")):
+            parts = [p.strip() for p in _ROW_SPLIT.split(line)[1:-1]]
+            if len(parts) >= 2:
+                out[section].add((parts[0], parts[1]))
+    return out
+
+
+def stale_cells(committed: str, fresh: str) -> List[str]:
+    """One line per cell that differs between the committed document and this run's."""
+    old, new = cells_of(committed), cells_of(fresh)
+    lines = []
+    for section in sorted(set(old) | set(new)):
+        for case, result in sorted(new.get(section, set()) - old.get(section, set())):
+            lines.append(f"{section}: {case}: {result} in this run")
+        for case, result in sorted(old.get(section, set()) - new.get(section, set())):
+            lines.append(f"{section}: {case}: {result} in the committed document")
+    return lines
+
+
 def write_atomically(path: Path, text: str) -> None:
-    """Temp file + rename: a reader never sees half a document."""
+    """The package's temp file + rename: a reader never sees half a document."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    _write_atomically(str(path), text.encode("utf-8"), 0o644)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--output", type=Path, default=OUTPUT)
-    ap.add_argument("--check", action="store_true", help="exit 1 if a required cell is missing or failed")
+    ap.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 if a required cell is missing or failed, or if the cells of "
+                         "--output (the committed document) differ from the results")
     args = ap.parse_args(argv)
     try:
         table = merged(load(args.results))
     except (ResultsError, OSError) as exc:
         print(f"gen_compat: {exc}", file=sys.stderr)
         return 2
-    write_atomically(args.output, render(table, args.results))
+    text = render(table, args.results)
     bad = [f"{s}: {c}: {st}" for s, cells in table.items() for c, (st, _) in cells.items()
            if st in ("fail", "not run")]
-    print(f"gen_compat: wrote {args.output} ({sum(len(c) for c in table.values())} cells, {len(bad)} not passing)")
-    if args.check and bad:
+    count = f"{sum(len(c) for c in table.values())} cells, {len(bad)} not passing"
+    if not args.check:
+        write_atomically(args.output, text)
+        print(f"gen_compat: wrote {args.output} ({count})")
+        return 0
+    try:
+        stale = stale_cells(args.output.read_text(encoding="utf-8"), text)
+    except OSError as exc:
+        print(f"gen_compat: cannot read {args.output}: {exc.strerror}; run scripts/gen_compat.py", file=sys.stderr)
+        return 2
+    if bad:
         print("gen_compat: " + "\n  ".join(["cells missing or failed:", *bad]), file=sys.stderr)
+    if stale:
+        print("gen_compat: " + "\n  ".join([f"{args.output} is stale; run scripts/gen_compat.py "
+                                             "(or make compat) and commit it:", *stale]), file=sys.stderr)
+    if bad or stale:
         return 1
+    print(f"gen_compat: {args.results}: {count}; {args.output} has the same cells")
     return 0
 
 

@@ -54,11 +54,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Regenerate docs/compatibility.md from this run's cells (controller only, and only
-    when some matrix test recorded one, so a unit-test-only run leaves the doc alone)."""
+    """Render this run's cells beside the results, under .cache/compat/ (controller only, and
+    only when some matrix test recorded one). A test run never writes a tracked file:
+    `make compat` (or scripts/gen_compat.py) writes docs/compatibility.md, and
+    `scripts/gen_compat.py --check` compares the committed document with these results."""
     if not _is_controller() or not COMPAT_RESULTS.exists() or COMPAT_RESULTS.stat().st_size == 0:
         return
-    proc = run([sys.executable, str(REPO / "scripts" / "gen_compat.py"), "--results", str(COMPAT_RESULTS)])
+    rendered = COMPAT_RESULTS.with_name("compatibility.md")
+    proc = run([sys.executable, str(REPO / "scripts" / "gen_compat.py"), "--results", str(COMPAT_RESULTS),
+                "--output", str(rendered)])
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     text = (proc.stdout + proc.stderr).strip()
     if reporter is not None and text:

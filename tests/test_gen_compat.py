@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+import pytest
 from support import REPO, run
 
 GEN = REPO / "scripts" / "gen_compat.py"
@@ -54,3 +55,69 @@ def test_bad_results_line_is_one_line_error_and_output_untouched(tmp_path: Path)
     assert "Traceback" not in err
     assert output.read_text() == "previous document\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".compat.md")] == []
+
+
+def _all_required(detail: str, **status: str) -> List[Dict[str, str]]:
+    """A record for every required cell (pass, unless ``status`` maps a case elsewhere)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_compat", GEN)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return [{"section": s, "case": c, "status": status.get(c, "pass"), "detail": f"{detail} {c}"}
+            for s, cases in mod.REQUIRED.items() for c in cases]
+
+
+def test_check_compares_cells_not_evidence_and_writes_nothing(tmp_path: Path) -> None:
+    """--check fails on a committed document whose cells differ from the run's, names the cell,
+    writes nothing; evidence and date (machine- and run-specific) may differ freely."""
+    committed, results = tmp_path / "compatibility.md", tmp_path / "r.jsonl"
+    _write(results, _all_required("built on machine A in 12.3 s:"))
+    rc, out, err = _gen(results, committed)
+    assert rc == 0, err
+    text = committed.read_text()
+    # Another machine, another day: every evidence text differs, the cells are the same.
+    _write(results, _all_required("built on machine B in 45.6 s:"))
+    rc, out, err = _gen(results, committed, "--check")
+    assert rc == 0, out + err
+    assert "has the same cells" in out
+    assert committed.read_text() == text  # --check never writes
+    # A cell whose result changed: the committed document is stale.
+    case = "CPython 3.13 (pyenv, shared libpython)"
+    _write(results, _all_required("built on machine B:", **{case: "n/a"}))
+    rc, out, err = _gen(results, committed, "--check")
+    assert rc == 1, out + err
+    assert f"{committed} is stale" in err
+    assert f"Interpreters: {case}: n/a in this run" in err and f"Interpreters: {case}: pass in the committed" in err
+    assert committed.read_text() == text
+    # A cell the committed document lacks (a new test's) is stale too; a case with a "|" parses.
+    _write(results, [*_all_required("x"), {"section": "embedding hosts", "case": "dlopen A|B", "status": "pass"}])
+    rc, _, err = _gen(results, committed, "--check")
+    assert rc == 1 and "Embedding hosts: dlopen A\\|B: pass in this run" in err, err
+    # Without the committed document: one line, no traceback.
+    rc, _, err = _gen(results, tmp_path / "missing.md", "--check")
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "cannot read" in err, err
+
+
+def test_the_session_hook_writes_no_tracked_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pytest session that records a cell renders it under the results' directory and
+    leaves docs/compatibility.md as it was (it is written by make compat only)."""
+    doc = REPO / "docs" / "compatibility.md"
+    before = doc.read_bytes()
+    (tmp_path / "test_cell.py").write_text(
+        "from support import record_compat\n\n"
+        "def test_cell():\n"
+        "    record_compat('interpreters', 'CPython 3.11 (pyenv, shared libpython)', 'pass', 'hook test')\n"
+    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    results = tmp_path / "compat" / "results.jsonl"
+    monkeypatch.delenv("PYTEST_XDIST_WORKER", raising=False)  # the inner run is a controller of its own
+    proc = run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-c", str(tmp_path / "pytest.ini"),
+                "--rootdir", str(tmp_path), "-p", "conftest", str(tmp_path / "test_cell.py")],
+               env={"PYTHONPATH": str(REPO / "tests"), "NOLIBPYTHON_COMPAT_RESULTS": str(results)}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rendered = results.with_name("compatibility.md")
+    assert "| CPython 3.11 (pyenv, shared libpython) | pass | hook test |" in rendered.read_text()
+    assert f"gen_compat: wrote {rendered}" in proc.stdout
+    assert doc.read_bytes() == before

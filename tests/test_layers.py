@@ -1,8 +1,8 @@
-"""The package keeps its shape: layers, no import cycle, README's Architecture list, honest dependencies.
+"""The package keeps its shape: layers, no import cycle, CONTRIBUTING.md's Architecture list, honest dependencies.
 
 scripts/check_layers.py runs on the real package (it must pass) and on copies broken on
 purpose (each must fail, naming the break): an upward import hidden in a function, a
-cycle inside one layer, a module with no layer, a README list that drifted.
+cycle inside one layer, a module with no layer, a CONTRIBUTING.md list that drifted or went missing.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ SCRIPT = REPO / "scripts" / "check_layers.py"
 PACKAGE = REPO / "setuptools_nolibpython"
 
 
-def check(package: Path = PACKAGE, readme: Path = REPO / "README.md") -> "tuple[int, str]":
-    proc = run([sys.executable, SCRIPT, "--package", package, "--readme", readme])
+def check(package: Path = PACKAGE, doc: Path = REPO / "CONTRIBUTING.md") -> "tuple[int, str]":
+    proc = run([sys.executable, SCRIPT, "--package", package, "--doc", doc])
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -71,14 +71,23 @@ def test_module_without_a_layer_fails(copy: Path) -> None:
     assert rc == 1 and "module 'extra' is in no layer" in out, out
 
 
-def test_readme_list_must_match(tmp_path: Path) -> None:
-    text = (REPO / "README.md").read_text()
+def test_contributing_list_must_match(tmp_path: Path) -> None:
+    text = (REPO / "CONTRIBUTING.md").read_text()
     line = "6. **verdicts**: `policy`"
     assert line in text
-    drifted = tmp_path / "README.md"
+    drifted = tmp_path / "CONTRIBUTING.md"
     drifted.write_text(text.replace(line, "6. **verdicts**: `policy`, `report`"))
-    rc, out = check(readme=drifted)
+    rc, out = check(doc=drifted)
     assert rc == 1 and "differ from scripts/check_layers.py LAYERS" in out, out
+
+
+def test_default_document_is_contributing(tmp_path: Path) -> None:
+    """Without --doc the script reads CONTRIBUTING.md, where the Architecture section lives;
+    README.md (for users) has no layer list, so pointing the check there fails."""
+    proc = run([sys.executable, SCRIPT])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rc, out = check(doc=REPO / "README.md")
+    assert rc == 1 and "no layer list between" in out, out
 
 
 # ---------------------------------------------------------------- dependencies

@@ -32,10 +32,11 @@ WARNING = re.compile(r".*(deprecat|BuildBackendWarning|would be ignored).*", re.
 #: What a git checkout has and the sdist need not (the sdist is not a git repository).
 NOT_IN_SDIST = {".gitignore"}
 #: What the suite reads from the tree; the sdist must hold these even where git cannot tell.
-SUITE_NEEDS = ["LICENSE", "CHANGELOG.md", "Makefile", "requirements-dev.txt", "MANIFEST.in",
+SUITE_NEEDS = ["LICENSE", "CHANGELOG.md", "CONTRIBUTING.md", "Makefile", "requirements-dev.txt", "MANIFEST.in",
                "tests/conftest.py", "tests/support/__init__.py", "tests/support/without_libpython.sh",
-               "sample_project/setup.py", "docs/compatibility.md", "docs/check-json-schema.json",
-               "scripts/gen_compat.py", "benchmarks/run.py", "fuzz/fuzz_check.py", ".ci/run"]
+               "sample_project/setup.py", "docs/compatibility.md", "docs/messages.md",
+               "docs/check-json-schema.json", "scripts/gen_compat.py", "benchmarks/run.py", "fuzz/fuzz_check.py",
+               ".ci/run"]
 PLAIN = {"NO_COLOR": "1", "COLUMNS": "250"}  # twine's rich output: no colour, no wrapping
 SKIP_DIRS = {".git", ".venv", ".cache", "build", "dist", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
@@ -185,6 +186,13 @@ def test_version_has_one_source(built: Dict[str, Built], tmp_path: Path) -> None
         proc = run([sys.executable, "-m", "setuptools_nolibpython", "--version"], env={"PYTHONPATH": str(site)},
                    cwd=tmp_path)
         assert (proc.returncode, proc.stdout) == (0, f"nolibpython {expected}\n"), proc.stdout + proc.stderr
+
+
+def test_changelog_heads_with_the_version() -> None:
+    """The newest CHANGELOG section is the version in the source, with its date: a release
+    moves the notes under it, and --version (held above) says the same."""
+    headings = re.findall(r"(?m)^## (.+)$", (REPO / "CHANGELOG.md").read_text())
+    assert re.fullmatch(rf"{re.escape(source_version(REPO))} \(\d{{4}}-\d\d-\d\d\b.*\)", headings[0]), headings[:2]
 
 
 @pytest.mark.slow

@@ -53,6 +53,16 @@ def test_last_line_names_skips_and_packages(tmp_path: Path) -> None:
     )
 
 
+def test_one_apt_skip_says_it_not_them(tmp_path: Path) -> None:
+    """One skipped test: "to run it" (the grammar follows the count, as "1 test" does)."""
+    lines = pytest_lines(tmp_path, "-k", "test_needs_apache")
+    assert "1 skipped" in lines[-2]
+    assert lines[-1] == (
+        "skipped 1 test; test_x.py::test_needs_apache: "
+        "run `apt-get install -y apache2 libapache2-mod-wsgi-py3` to run it"
+    )
+
+
 def test_last_line_when_nothing_is_skipped(tmp_path: Path) -> None:
     lines = pytest_lines(tmp_path, "-k", "test_runs")
     assert "1 passed" in lines[-2]

@@ -44,7 +44,8 @@ def summary_line(skips: Sequence[Tuple[str, str]]) -> str:
             other.setdefault(" ".join(reason.split()) or "no reason given", []).append(name)
     parts = [f"skipped {len(skips)} test{'s' if len(skips) != 1 else ''}"]
     if by_apt:
-        parts.append(f"{', '.join(by_apt)}: run `apt-get install -y {' '.join(packages)}` to run them")
+        them = "them" if len(by_apt) != 1 else "it"
+        parts.append(f"{', '.join(by_apt)}: run `apt-get install -y {' '.join(packages)}` to run {them}")
     for reason, names in other.items():
         parts.append(f"{', '.join(names)}: {reason}")
     return "; ".join(parts)
