@@ -1,7 +1,7 @@
 """Scaling lines: cost follows the number of files and the bytes that must be read.
 
 Real ELF files made here with gcc: a small shared object copied 10, 100 and 1000 times,
-and one shared object grown to 1, 10 and 100 MB in two ways:
+and one shared object grown to 1, 10 and 100 MiB in two ways:
 
 - ``.rodata`` padding (``.incbin`` of random bytes): the bytes sit BEFORE the dynamic
   section, so a wheel member must be inflated through them; a file on disk need not be
@@ -84,10 +84,10 @@ def lines(work: Path, py: str, treescan: Path, check_argv: Callable[[Path, bool]
         f"Real shared objects built here with gcc; medians of {RUNS} fresh processes. Tree scan: the",
         "in-build path over a directory; readelf -d: one process over the same files; check: our",
         "check on a wheel holding the file (members are inflated, so bytes before the dynamic",
-        "section must be read; a wheel that unpacks to <= 16 MB is also inflated whole once, to",
-        "check every member's CRC and RECORD hash, so the 1 and 10 MB rows read every byte).",
+        "section must be read; a wheel that unpacks to <= 16 MiB is also inflated whole once, to",
+        "check every member's CRC and RECORD hash, so the 1 and 10 MiB rows read every byte).",
         "",
-        "| input | tree scan s | readelf -d s | check of a wheel s | check peak RSS MB |",
+        "| input | tree scan s | readelf -d s | check of a wheel s | check peak RSS MiB |",
         "|---|---|---|---|---|",
     ]
     (work / "tiny.c").write_text(TINY_C)
@@ -101,7 +101,7 @@ def lines(work: Path, py: str, treescan: Path, check_argv: Callable[[Path, bool]
         files = sorted(str(p) for p in d.iterdir())
         t_tree = _time([py, str(treescan), str(d)])
         t_readelf = _time(["readelf", "-d", *files])
-        out.append(f"| {count} files of {tiny.stat().st_size / 1024:.0f} KB | {t_tree:.3f} | {t_readelf:.3f} | | |")
+        out.append(f"| {count} files of {tiny.stat().st_size / 1024:.0f} KiB | {t_tree:.3f} | {t_readelf:.3f} | | |")
         shutil.rmtree(d)
     for where in ("rodata", "appended"):
         for mb in SIZES_MB:
@@ -128,7 +128,7 @@ def lines(work: Path, py: str, treescan: Path, check_argv: Callable[[Path, bool]
             t_check = median([s.seconds for s in samples])
             rss = max(s.peak_rss_mb for s in samples)
             side = "before" if where == "rodata" else "after"
-            label = (f"one {so.stat().st_size / 2**20:.0f} MB file, padding {side}"
+            label = (f"one {so.stat().st_size / 2**20:.0f} MiB file, padding {side}"
                      f" the dynamic section (at {dyn_at / so.stat().st_size:.0%})")
             out.append(f"| {label} | {t_tree:.3f} | {t_readelf:.3f} | {t_check:.3f} | {rss:.0f} |")
             shutil.rmtree(d)
