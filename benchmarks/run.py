@@ -339,8 +339,8 @@ def readme_summary(rows: Sequence[WheelRow], versus: Sequence[Tuple[str, int, fl
     if big.times.get("auditwheel"):
         out.append(
             f"On the {big.name} wheel ({big.size / 1e6:.0f} MB, {big.elf_count} ELF files) `nolibpython check` took "
-            f"{big.t('check'):.2f} s and {big.rss('check'):.0f} MiB peak RSS, against {big.t('floor'):.2f} s for merely "
-            f"inflating the ELF members, and was {big.t('auditwheel') / big.t('check'):.0f}x faster than "
+            f"{big.t('check'):.2f} s and {big.rss('check'):.0f} MiB peak RSS, against {big.t('floor'):.2f} s for "
+            f"merely inflating the ELF members, and was {big.t('auditwheel') / big.t('check'):.0f}x faster than "
             "`auditwheel show`."
         )
     ratios = {what: (theirs / ours if ours > 0 else 0.0) for what, _n, ours, theirs in versus}
