@@ -61,7 +61,7 @@ class FileFix:
     removed_needed: Tuple[str, ...]
     removed_rpath: Tuple[str, ...]
     old: _Row
-    new: _Row
+    new: _Row  # ("", "") in a dry run
 
 
 @dataclass
@@ -105,8 +105,8 @@ def repair_environment(
     """Repair each of ``dists`` that has an ELF file to fix (or an interrupted repair).
 
     Everything is planned and verified first; RepairError (one line, nothing written) when
-    a directory to write in is not writable. A distribution with a refused file is left
-    whole; the others are repaired.
+    a directory to write in is not writable (a dry run only plans, so it shows the plan).
+    A distribution with a refused file is left whole; the others are repaired.
     """
     by_dist: Dict[str, List[InstalledFile]] = {}
     for f in env.files:
@@ -118,14 +118,14 @@ def repair_environment(
     dirs = dict.fromkeys(d for p in busy for d in [p.distribution.dist_info, *(os.path.dirname(x.path)
                                                                               for x in p.fixes)])
     unwritable = [d for d in dirs if not os.access(d, os.W_OK)]
+    if dry_run:
+        return plans
     if unwritable:
         raise RepairError(
             f"the environment of {env.interpreter} is not writable here ({', '.join(unwritable[:3])}"
             f"{' and more' if len(unwritable) > 3 else ''}: no write permission or a read-only file system); "
             "nothing written: run the repair as the user who owns the environment"
         )
-    if dry_run:
-        return plans
     done = {p.distribution.dist_info: _repair_one(p.distribution, by_dist.get(p.distribution.dist_info, []), libdirs,
                                                   allow, keep_rpath, force, False) for p in busy}
     return [done.get(p.distribution.dist_info, p) for p in plans]
@@ -216,8 +216,10 @@ def _run(result: DistributionRepair, files: List[InstalledFile], libdirs: Sequen
                 f"{f.path}: refused: {problem}; nothing of {dist.label} was written. Reinstall it, or pass "
                 "--force to repair the file as it is and record its new hash"
             )
-        data = _patched(f.path, decision)
-        new = (f"sha256={record_digest(hashlib.sha256(data).digest())}", str(len(data)))
+        new = ("", "")  # a plan only: the new row is worked out when the file is written
+        if not dry_run:
+            data = _patched(f.path, decision)
+            new = (f"sha256={record_digest(hashlib.sha256(data).digest())}", str(len(data)))
         cur = file_digest(f.path, "sha256") if problem else None
         before = (cur[0], str(cur[1])) if cur else old
         result.fixes.append(FileFix(f.path, f.row.path, decision.plan.removed_needed, decision.plan.removed_rpath,
