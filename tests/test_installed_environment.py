@@ -30,6 +30,7 @@ import jsonschema
 import pytest
 from support import (
     DEBIAN_PYTHON,
+    MODULE_C,
     REPO,
     WITHOUT_LIBPYTHON,
     built_wheel,
@@ -149,7 +150,12 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
         with open(fedora / "fedora_style" / f"{mod}.c", "a") as f:
             f.write(f"\nconst char nolibpython_pad{n}[{PAD}] = {{{n}}};\n")
     clean = make_project(work / "clean", name="clean_pkg", enable=True)
-    for name, project in (("fedora", fedora), ("clean", clean)):
+    # Clean too, but it calls a private symbol that pyenv's 3.11.7 exports and Debian's 3.11.2 does not.
+    private = make_project(work / "private", name="private_pkg", enable=True, table_extra='check-symbols = "off"\n')
+    (private / "private_pkg" / "_ext.c").write_text(MODULE_C % {
+        "name": "_ext", "decl": "PyAPI_FUNC(int) _PyModule_Add(PyObject *, const char *, PyObject *);",
+        "value": '_PyModule_Add(PyModule_New("x"), "v", PyLong_FromLong(42)) == 0 ? 42 : -1'})
+    for name, project in (("fedora", fedora), ("clean", clean), ("private", private)):
         proc = pip_wheel(project, work / f"dist-{name}", work, isolation=False)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         out[name] = built_wheel(work / f"dist-{name}")
@@ -392,6 +398,24 @@ def test_files_no_record_lists_are_reported_and_left(venv: Path) -> None:
     ], proc.stderr
     assert sha256(stray) == before
     assert "fedora_style 1.0: repaired 4 file(s)" in proc.stdout  # control: the rest was repaired
+
+
+def test_each_file_is_judged_against_python_itself(tmp_path: Path, wheels: Dict[str, Path]) -> None:
+    """The symbol check resolves against PYTHON (Debian's 3.11.2), not the interpreter that
+    runs nolibpython (pyenv's 3.11.7): a private symbol only the latter exports is caught."""
+    venv = tmp_path / "venv"
+    python = make_env(venv, [wheels["private"]])
+    (so,) = (venv / SITE / "private_pkg").glob("*.so")
+    imp = run([python, "-B", "-c", "import private_pkg._ext"])
+    assert imp.returncode != 0 and "undefined symbol: _PyModule_Add" in imp.stderr, imp.stderr
+    proc = cli("check", "--env", python)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"private_pkg 1.0: {so}: violation: undefined symbol _PyModule_Add" in proc.stdout, proc.stdout
+    assert "this interpreter (3.11.2, " in proc.stdout, proc.stdout
+    # Control: the same installed file checked against the running interpreter (3.11.7) passes.
+    assert sys.version_info[:3] != (3, 11, 2)
+    mine = cli("check", so)
+    assert mine.returncode == 0, mine.stdout + mine.stderr
 
 
 def test_a_venv_with_system_site_packages_includes_them(tmp_path: Path) -> None:
