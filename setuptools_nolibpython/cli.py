@@ -200,8 +200,9 @@ def _run_repair(args: argparse.Namespace) -> int:
         from .envcli import run_repair_env
 
         return run_repair_env(args)
-    if not args.wheels or args.outdir is None:
-        raise UsageError("repair needs WHEEL... and -w OUTDIR, or --env PYTHON [NAME ...]")
+    if not args.wheels or args.outdir is None or args.dry_run or args.force:
+        raise UsageError("repair needs WHEEL... and -w OUTDIR, or --env PYTHON [NAME ...] "
+                         "(--dry-run and --force go with --env)")
     for w in args.wheels:
         if not os.path.isfile(w):
             raise UsageError(f"{w}: no such wheel file")

@@ -178,6 +178,8 @@ def _report_repair(r: DistributionRepair, dry_run: bool) -> None:
 def run_repair_env(args: argparse.Namespace) -> int:
     """``repair --env``: exit 0 when everything that needed it was repaired (programs and
     ``--allow`` matches keep their libpython on purpose), 1 when a file was refused or left."""
+    if args.outdir is not None or args.force_copy:
+        raise UsageError("--env repairs the installed files in place; drop -w/--force-copy")
     env = _environment(args.env)
     try:
         dists = select(env, args.wheels)
