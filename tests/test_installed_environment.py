@@ -521,3 +521,18 @@ def test_sigkill_at_each_step_of_repair_env(tmp_path: Path, template: Path, sysc
     assert not list(venv.rglob(".nolibpython-*")) and not list(venv.rglob("nolibpython-repair.json"))
     assert all(LIBPYTHON not in readelf_dynamic(so)["NEEDED"] for so in fedora_files(venv))
     assert cli("repair", "--env", python).stdout.count("nothing to repair") == 2  # and it stays so
+
+
+@pytest.mark.parametrize("args, words", [
+    (["check"], "check needs a PATH"),
+    (["check", "--env", "/no/such/python"], "--env /no/such/python: no such file"),
+    (["check", "--env", sys.executable, "--python", sys.executable], "drop --python"),
+    (["check", "--env", sys.executable, "x.whl"], "give no PATH with it"),
+    (["repair", "--env", sys.executable, "-w", "out"], "drop -w/--force-copy"),
+    (["repair", "--dry-run", "x.whl", "-w", "out"], "--dry-run and --force go with --env"),
+    (["repair", "x.whl"], "repair needs WHEEL... and -w OUTDIR"),
+])
+def test_usage_errors_are_one_line(tmp_path: Path, args: List[str], words: str) -> None:
+    proc = run([*CLI, *args], cwd=tmp_path)
+    assert proc.returncode == 2 and len(lines(proc.stderr)) == 1 and words in proc.stderr, proc.stderr
+    assert not proc.stdout and list(tmp_path.iterdir()) == []
