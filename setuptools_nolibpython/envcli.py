@@ -205,9 +205,12 @@ def run_repair_env(args: argparse.Namespace) -> int:
     if args.dry_run:
         _say(f"--dry-run: {sum(len(r.fixes) for r in results)} file(s) would be repaired in the environment of "
              f"{env.interpreter}; nothing written")
-    elif changed:
-        _say(f"repaired {changed} file(s) in {sum(1 for r in results if r.written)} distribution(s) of the "
-             f"environment of {env.interpreter}")
+    elif changed or any(r.reconciled for r in results):
+        written = sum(1 for r in results if r.written)
+        parts = [f"repaired {changed} file(s) of {written} distribution(s)"] if changed else []
+        finished = sum(1 for r in results if r.reconciled and not r.refused)
+        parts += [f"finished {finished} interrupted repair(s)"] if finished else []
+        _say(f"{'; '.join(parts)} in the environment of {env.interpreter}")
     else:
         _say(f"nothing written in the environment of {env.interpreter}")
     return status
