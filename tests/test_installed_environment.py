@@ -537,3 +537,23 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: List[str], words: str) 
     proc = run([*CLI, *args], cwd=tmp_path)
     assert proc.returncode == 2 and len(lines(proc.stderr)) == 1 and words in proc.stderr, proc.stderr
     assert not proc.stdout and list(tmp_path.iterdir()) == []
+
+
+def test_two_repairs_of_one_distribution_never_interleave(venv: Path) -> None:
+    """A repair holds a lock on the .dist-info directory; a second one is refused in one line."""
+    import fcntl
+
+    python = venv / "bin" / "python"
+    (dist_info,) = (venv / SITE).glob("fedora_style-*.dist-info")
+    before = snapshot(venv)
+    fd = os.open(dist_info, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a repair under way holds it
+        proc = cli("repair", "--env", python)
+    finally:
+        os.close(fd)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert lines(proc.stderr) == [
+        f"fedora_style 1.0: {dist_info}: another nolibpython repair is working on it; nothing written"], proc.stderr
+    assert snapshot(venv) == before
+    assert cli("repair", "--env", python).returncode == 0  # control: once it is free
