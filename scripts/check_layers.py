@@ -38,10 +38,10 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("results", ("results",)),
     ("verdicts", ("policy",)),
     ("symbol check", ("ldso", "interpreter", "symbols")),
-    ("scan", ("wheelsafety", "scan", "report")),
-    ("repair", ("elfpatch", "wheelrepair")),
+    ("scan", ("wheelsafety", "scan", "report", "installed")),
+    ("repair", ("elfpatch", "wheelrepair", "envrepair")),
     ("build step", ("enforce",)),
-    ("shells", ("activation", "commands", "build_meta", "wrap", "cli", "__main__", "__init__")),
+    ("shells", ("activation", "commands", "build_meta", "wrap", "cli", "envcli", "__main__", "__init__")),
 )
 
 BEGIN = "<!-- layers:begin (checked by scripts/check_layers.py) -->"

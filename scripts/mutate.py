@@ -105,6 +105,18 @@ MUTANTS: Tuple[Mutant, ...] = (
            'raw = read_bytes(src, dyn.offset, slots * entry_size, "dynamic section")',
            ("tests/test_streaming.py::test_generated_big_member_inflated_only_to_its_dynamic_section",),
            "the reader inflates a big member to its end"),
+    Mutant("env-record-not-rewritten", "envrepair.py",
+           "_commit_record(dist, {x.record_path: x.new for x in result.fixes})", "pass",
+           ("tests/test_installed_environment.py::test_repair_env_makes_the_import_work_and_keeps_every_record_true",),
+           "repair --env rewrites installed files but leaves RECORD's old hashes"),
+    Mutant("env-hand-edit-accepted", "envrepair.py",
+           "problem = row_mismatch(f.path, RecordRow(f.row.path, *old))", "problem = None",
+           ("tests/test_installed_environment.py::test_a_hand_edited_file_is_refused",),
+           "repair --env edits a file that no longer matches its RECORD"),
+    Mutant("env-interrupted-not-reconciled", "envrepair.py",
+           "done = _reconcile(result, journal, force)", "done = {}",
+           ("tests/test_installed_environment.py::test_sigkill_at_each_step_of_repair_env",),
+           "a run after a killed repair --env ignores its journal"),
 )
 
 

@@ -49,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
         help="report ELF files that need libpython (exit 1 if any)",
         description="Check every ELF file in wheels (read in place), directory trees or single ELF files.",
     )
-    check.add_argument("paths", nargs="+", metavar="PATH", help="a .whl file, a directory or an ELF file")
+    check.add_argument("paths", nargs="*", metavar="PATH", help="a .whl file, a directory or an ELF file")
+    check.add_argument("--env", metavar="PYTHON", default=None,
+                       help="check every ELF file installed in PYTHON's environment, judged against PYTHON")
     check.add_argument("--json", action="store_true", help="print one JSON document (docs/check-json-schema.json)")
     check.add_argument("--allow", action="append", default=[], metavar="GLOB",
                        help="report files whose path (inside the wheel or tree) matches GLOB as allowed "
@@ -67,9 +69,15 @@ def _parser() -> argparse.ArgumentParser:
         description="Write each WHEEL into OUTDIR under the same name with every libpython DT_NEEDED "
         "removed and RPATH/RUNPATH entries of Python lib dirs dropped. The input is never modified.",
     )
-    repair.add_argument("wheels", nargs="+", metavar="WHEEL")
-    repair.add_argument("-w", "--wheel-dir", dest="outdir", required=True, metavar="OUTDIR",
+    repair.add_argument("wheels", nargs="*", metavar="WHEEL", help="a wheel; with --env, a distribution NAME")
+    repair.add_argument("-w", "--wheel-dir", dest="outdir", metavar="OUTDIR",
                         help="directory for the repaired wheels (created if missing)")
+    repair.add_argument("--env", metavar="PYTHON", default=None,
+                        help="repair the installed distributions of PYTHON's environment in place (all, or "
+                        "those NAMEd), with their RECORD")
+    repair.add_argument("--dry-run", action="store_true", help="with --env: print the plan, write nothing")
+    repair.add_argument("--force", action="store_true",
+                        help="with --env: repair files that no longer match their RECORD hash")
     repair.add_argument("--keep-rpath", action="store_true", help="leave RPATH/RUNPATH entries alone")
     repair.add_argument("--allow", action="append", default=[], metavar="GLOB",
                         help="members matching GLOB keep their libpython; repeatable")
@@ -140,6 +148,12 @@ def _check_one(path: str, kind: str, args: argparse.Namespace) -> _Checked:
 
 
 def _run_check(args: argparse.Namespace) -> int:
+    if args.env is not None:
+        from .envcli import run_check_env
+
+        return run_check_env(args, _notes)
+    if not args.paths:
+        raise UsageError("check needs a PATH (a wheel, a directory or an ELF file), or --env PYTHON")
     kinds = [(p, _path_kind(p)) for p in args.paths]  # every path is vetted before any work
     if args.python is not None and not os.path.isfile(args.python):
         raise UsageError(f"--python {args.python}: no such file")
@@ -179,8 +193,16 @@ def _say(line: str) -> None:
 
 
 def _run_repair(args: argparse.Namespace) -> int:
+    from .elfpatch import KEPT_ALLOWED, KEPT_PROGRAM, KEPT_REASONS
     from .wheelrepair import repair_wheel
 
+    if args.env is not None:
+        from .envcli import run_repair_env
+
+        return run_repair_env(args)
+    if not args.wheels or args.outdir is None or args.dry_run or args.force:
+        raise UsageError("repair needs WHEEL... and -w OUTDIR, or --env PYTHON [NAME ...] "
+                         "(--dry-run and --force go with --env)")
     for w in args.wheels:
         if not os.path.isfile(w):
             raise UsageError(f"{w}: no such wheel file")
@@ -194,10 +216,9 @@ def _run_repair(args: argparse.Namespace) -> int:
             status = _EXIT_FAIL
             continue
         for member in result.allowed:
-            _say(f"{w}: {member}: allowed: keeps libpython (matches --allow)")
+            _say(f"{w}: {member}: {KEPT_REASONS[KEPT_ALLOWED]}")
         for member in result.programs:
-            _say(f"{w}: {member}: left as it is: a program that embeds Python through libpython, not an "
-                "extension module; removing the entry would make it fail at start-up")
+            _say(f"{w}: {member}: {KEPT_REASONS[KEPT_PROGRAM]}")
         for fix in result.fixes:
             for name in fix.removed_needed:
                 _say(f"{w}: {fix.path}: removed DT_NEEDED {name}")

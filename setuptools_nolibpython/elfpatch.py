@@ -13,13 +13,26 @@ import os
 import struct
 import tempfile
 from dataclasses import dataclass
-from typing import Collection, List, Sequence, Tuple
+from typing import Collection, List, Optional, Sequence, Tuple
 
 from . import policy
 from .elf import DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DynamicEntry, ElfInfo, read_string
 from .sources import ByteSource
 
-__all__ = ["EditPlan", "Patch", "apply_patches", "patch_file", "plan_edit", "plan_repair", "write_atomically"]
+__all__ = [
+    "KEPT_ALLOWED",
+    "KEPT_PROGRAM",
+    "KEPT_REASONS",
+    "EditPlan",
+    "FilePlan",
+    "Patch",
+    "apply_patches",
+    "patch_file",
+    "plan_edit",
+    "plan_file_repair",
+    "plan_repair",
+    "write_atomically",
+]
 
 
 @dataclass(frozen=True)
@@ -109,20 +122,74 @@ def plan_repair(
     return plan_edit(src, info, drop_needed, drop_rpath)
 
 
+#: Why a file that links libpython keeps it (FilePlan.kept).
+KEPT_ALLOWED = "allowed"
+KEPT_PROGRAM = "program"
+#: What ``repair`` and ``repair --env`` say of such a file.
+KEPT_REASONS = {
+    KEPT_ALLOWED: "allowed: keeps libpython (matches --allow)",
+    KEPT_PROGRAM: "left as it is: a program that embeds Python through libpython, not an extension module; "
+    "removing the entry would make it fail at start-up",
+}
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    """The repair of one file of a wheel or an installed distribution: the edit, and why
+    a file that links libpython keeps it (KEPT_ALLOWED, KEPT_PROGRAM) or None."""
+
+    plan: EditPlan
+    kept: Optional[str]
+
+
+def plan_file_repair(
+    src: ByteSource,
+    info: ElfInfo,
+    name: str,
+    *,
+    allow: Sequence[str],
+    keep_rpath: bool,
+    remove_libpython: bool,
+    interpreter_libdirs: Sequence[str],
+) -> FilePlan:
+    """One decision for ``nolibpython repair`` and ``repair --env``: an ``allow`` match
+    (``name`` is the path inside the wheel or distribution) and a program keep libpython."""
+    needs = bool(policy.libpython_needed(info))
+    kept = None
+    if needs and policy.is_allowed(name, allow):
+        kept = KEPT_ALLOWED
+    elif needs and info.is_executable:
+        kept = KEPT_PROGRAM
+    plan = plan_repair(src, info, remove_libpython=remove_libpython and kept is None, strip_rpath=not keep_rpath,
+                       interpreter_libdirs=interpreter_libdirs)
+    return FilePlan(plan, kept)
+
+
 def apply_patches(data: bytearray, patches: Sequence[Patch]) -> None:
     for p in patches:
         data[p.offset : p.offset + len(p.data)] = p.data
 
 
-def write_atomically(path: str, data: bytes, mode: int) -> None:
-    """Replace ``path`` with ``data``: temp file in the same dir, fsync, rename."""
+def write_atomically(path: str, data: bytes, mode: int, *, prefix: str = ".nolibpython-",
+                     owner: Optional[Tuple[int, int]] = None, sync_dir: bool = False) -> None:
+    """Replace ``path`` with ``data``: temp file in the same dir, fsync, rename.
+
+    ``prefix`` names the temp file (a killed writer leaves it behind: ``repair --env``
+    finds its own by name); ``owner`` (uid, gid) is kept where this process may set it (a
+    root repair of a user's file); ``sync_dir`` also makes the rename itself durable.
+    """
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".nolibpython-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        if owner is not None and owner != (os.getuid(), os.getgid()):
+            try:
+                os.chown(tmp, *owner)
+            except PermissionError:
+                pass
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
@@ -131,6 +198,12 @@ def write_atomically(path: str, data: bytes, mode: int) -> None:
         except OSError:
             pass
         raise
+    if sync_dir:
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
 
 def patch_file(path: str, plan: EditPlan) -> None:

@@ -7,6 +7,7 @@ shared libpython that the executable does not use).
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 import subprocess
@@ -21,7 +22,7 @@ from .ldso import Closure, LoadedObject, Resolver, load_closure, load_system_obj
 from .pybuild import PYTHON_NAME, Build, abi_flags
 from .stable_abi import Version
 
-__all__ = ["InterpreterScope", "interpreter_release", "interpreter_scope"]
+__all__ = ["InterpreterFacts", "InterpreterScope", "interpreter_facts", "interpreter_release", "interpreter_scope"]
 
 
 @dataclass
@@ -60,15 +61,68 @@ def _build_of(exe: str, closure: Closure, given: Optional[str]) -> Tuple[Optiona
         m = PYTHON_NAME.search(name)
         if m:
             return (int(m[1]), int(m[2])), abi_flags(m[3])
-    try:
-        out = subprocess.run(
-            [given, "-c", "import sys; print('%d.%d' % sys.version_info[:2], getattr(sys, 'abiflags', ''), '.')"],
-            capture_output=True, text=True, timeout=30,
-        ).stdout.split()
-        major, minor = out[0].split(".")
-        return (int(major), int(minor)), abi_flags(out[1] if len(out) > 2 else "")
-    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+    facts = _probe(given)
+    if facts is None:
         return None, ""
+    return (facts.version[0], facts.version[1]), abi_flags(facts.abiflags)
+
+
+#: What the one probe asks an interpreter (it may be Python 2.7: no f-strings). The site
+#: directories are the ones site.py put on sys.path: in a venv that includes the system
+#: site packages (pyvenv.cfg), site.getsitepackages() lists the base interpreter's too.
+_PROBE = """
+import json, sys, sysconfig
+try:
+    import site
+    sites = list(getattr(site, 'getsitepackages', lambda: [])())
+    if getattr(site, 'ENABLE_USER_SITE', False):
+        sites.append(site.getusersitepackages())
+except Exception:
+    sites = []
+paths = sysconfig.get_paths()
+print(json.dumps({'executable': sys.executable, 'version': list(sys.version_info[:3]),
+    'abiflags': getattr(sys, 'abiflags', ''), 'purelib': paths.get('purelib'), 'platlib': paths.get('platlib'),
+    'sites': [d for d in sites if d in sys.path], 'prefix': sys.prefix}))
+"""
+
+
+@dataclass(frozen=True)
+class InterpreterFacts:
+    """What an interpreter says of itself: its executable, release and where it imports from."""
+
+    executable: str
+    version: Tuple[int, int, int]
+    abiflags: str
+    site_dirs: Tuple[str, ...]  # purelib, platlib, then the site directories on sys.path; existing ones
+    prefix: str
+
+
+_PROBES: Dict[str, Optional[InterpreterFacts]] = {}
+
+
+def _probe(interpreter: str) -> Optional[InterpreterFacts]:
+    """Ask ``interpreter`` once per process (one subprocess answers every question); None if
+    it cannot be run or answers nonsense."""
+    if interpreter in _PROBES:
+        return _PROBES[interpreter]
+    facts: Optional[InterpreterFacts] = None
+    try:
+        out = subprocess.run([interpreter, "-c", _PROBE], capture_output=True, text=True, timeout=60).stdout
+        data = json.loads(out.strip().splitlines()[-1])
+        dirs = [data["purelib"], data["platlib"], *data["sites"]]
+        found = [os.path.normpath(d) for d in dirs if isinstance(d, str) and os.path.isabs(d) and os.path.isdir(d)]
+        major, minor, micro = (int(n) for n in data["version"])
+        facts = InterpreterFacts(str(data["executable"]), (major, minor, micro), str(data["abiflags"] or ""),
+                                 tuple(dict.fromkeys(found)), str(data["prefix"]))
+    except (OSError, ValueError, IndexError, KeyError, TypeError, subprocess.SubprocessError):
+        facts = None
+    _PROBES[interpreter] = facts
+    return facts
+
+
+def interpreter_facts(interpreter: str) -> Optional[InterpreterFacts]:
+    """The interpreter's own account of itself (see InterpreterFacts); None if it cannot be asked."""
+    return _probe(interpreter)
 
 
 def _real_executable(interpreter: str) -> str:
@@ -77,11 +131,10 @@ def _real_executable(interpreter: str) -> str:
         with open(interpreter, "rb") as f:
             if f.read(4) == ELF_MAGIC:
                 return interpreter
-        out = subprocess.run(
-            [interpreter, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True, timeout=30
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    except OSError:
         return interpreter
+    facts = _probe(interpreter)
+    out = facts.executable if facts else ""
     return out if out and os.path.isabs(out) else interpreter
 
 
@@ -119,21 +172,10 @@ def interpreter_scope(interpreter: Optional[str] = None) -> InterpreterScope:
     return scope
 
 
-_RELEASES: Dict[Optional[str], Optional[str]] = {}
-
-
 def interpreter_release(interpreter: Optional[str] = None) -> Optional[str]:
     """The full release (``3.11.2``) of the interpreter: private symbols differ between
     patch releases of one X.Y, so messages about them name it. None if it cannot be asked."""
     if interpreter is None:
         return ".".join(str(n) for n in sys.version_info[:3])
-    if interpreter not in _RELEASES:
-        try:
-            out = subprocess.run(
-                [interpreter, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                capture_output=True, text=True, timeout=30,
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            out = ""
-        _RELEASES[interpreter] = out if out.count(".") == 2 else None
-    return _RELEASES[interpreter]
+    facts = _probe(interpreter)
+    return ".".join(str(n) for n in facts.version) if facts else None

@@ -23,16 +23,15 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple
 
-from . import policy
 from .elf import ELF_MAGIC, read_elf
-from .elfpatch import EditPlan, Patch, plan_repair
+from .elfpatch import KEPT_ALLOWED, KEPT_PROGRAM, EditPlan, Patch, plan_file_repair
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, RepairError
-from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, current_interpreter_libdirs, is_allowed
+from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, current_interpreter_libdirs
 from .results import ERROR, ScanOptions
 from .scan import scan_wheel
 from .wheelsafety import WheelContents, member_hash_findings, record_digest
 
-__all__ = ["MemberFix", "RepairResult", "repair_wheel", "verify_changed_members"]
+__all__ = ["MemberFix", "RepairResult", "repair_wheel", "rewrite_record", "verify_changed_members"]
 
 _CHUNK = 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
@@ -115,23 +114,18 @@ def _plan_wheel(
             with member.open(contents.zf) as src:
                 if src.read(0, 4) != ELF_MAGIC:
                     continue
-                elf = read_elf(src)
-                needs = bool(policy.libpython_needed(elf))
-                keep_libpython = needs and (elf.is_executable or is_allowed(name, allow))
-                if needs and is_allowed(name, allow):
-                    allowed.append(name)
-                elif needs and elf.is_executable:
-                    programs.append(name)
-                plan = plan_repair(
-                    src, elf, remove_libpython=remove_libpython and not keep_libpython, strip_rpath=not keep_rpath,
-                    interpreter_libdirs=libdirs,
-                )
+                decision = plan_file_repair(src, read_elf(src), name, allow=allow, keep_rpath=keep_rpath,
+                                            remove_libpython=remove_libpython, interpreter_libdirs=libdirs)
         except ElfReadError as exc:
             raise RepairError(f"{wheel}: {name}: cannot be read as ELF ({exc}); nothing written") from None
         except MEMBER_ERRORS as exc:
             raise RepairError(f"{wheel}: {name}: cannot be read from the zip ({exc}); nothing written") from None
-        if not plan.empty:
-            plans[name] = plan
+        if decision.kept == KEPT_ALLOWED:
+            allowed.append(name)
+        elif decision.kept == KEPT_PROGRAM:
+            programs.append(name)
+        if not decision.plan.empty:
+            plans[name] = decision.plan
     return plans, tuple(allowed), tuple(programs)
 
 
@@ -149,8 +143,9 @@ def _new_hashes(zf: zipfile.ZipFile, plans: Dict[str, EditPlan]) -> Dict[str, Tu
     return out
 
 
-def _rewrite_record(text: bytes, new: Dict[str, Tuple[str, int]], drop: Sequence[str]) -> bytes:
-    """RECORD with the rows of changed members updated and dropped members removed.
+def rewrite_record(text: bytes, new: Dict[str, Tuple[str, int]], drop: Sequence[str]) -> bytes:
+    """RECORD with the rows of changed members updated and dropped members removed
+    (a wheel's, and an installed distribution's after ``repair --env``).
 
     Untouched rows keep their exact bytes (quoting, line endings); a changed member
     missing from RECORD gets a row appended.
@@ -330,7 +325,7 @@ def repair_wheel(
         tmp = _temp_beside(final)
         try:
             try:
-                record_bytes = _rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
+                record_bytes = rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
                 with open(wheel, "rb") as raw:
                     _write_wheel(zf, raw, tmp, plans, record, record_bytes, drop)
             except OSError as exc:  # ENOSPC, EIO, quota: on either side of the copy

@@ -51,6 +51,7 @@ __all__ = [
     "WheelContents",
     "WheelFinding",
     "member_hash_findings",
+    "parse_record",
     "record_digest",
     "summarize",
     "wheel_problems",
@@ -371,7 +372,7 @@ def _read_record(
         return None, []
     try:
         text = _read_small(zf, info, 64 * 1024 * 1024).decode("utf-8")
-        rows = list(csv.reader(io.StringIO(text, newline="")))
+        rows = parse_record(text)
     except _RECORD_ERRORS as exc:
         return None, [WheelFinding("record", f"{name!a} cannot be read: {exc}; rebuild the wheel", name)]
     record: Dict[str, Tuple[str, str]] = {}
@@ -393,6 +394,11 @@ def _read_record(
                 out.append(WheelFinding("record", f"{name!a}: {path!a} has hash {algo!a}, not "
                                         "sha256 or stronger (PEP 427)", name))
     return record, out
+
+
+def parse_record(text: str) -> List[List[str]]:
+    """RECORD's rows as csv reads them (a wheel's or an installed distribution's); csv.Error on bad quoting."""
+    return list(csv.reader(io.StringIO(text, newline="")))
 
 
 def _record_coverage(
