@@ -165,6 +165,13 @@ def test_abi3t_outside_stable_abi_is_flagged(sid: Sid, python315: str, modules: 
     assert any("abi3t module uses PyDict_SetDefault, which is not in the Stable ABI" in m for m in msgs), msgs
     assert any("abi3t module uses Py_HashBuffer, which entered the Stable ABI in 3.16, after the wheel's target "
                "3.15 (cp315-abi3t)" in m for m in msgs), msgs
+    # The file alone (no wheel tags): its name makes it abi3t, held to the Stable ABI of 3.15.
+    bare = sid.work / "bare" / "outside.abi3t.so"
+    bare.parent.mkdir()
+    shutil.copy2(so, bare)
+    proc = sid.run([python315, "-m", "setuptools_nolibpython", "check", sid.inside(bare)])
+    assert proc.returncode == 1 and "abi3t module uses PyDict_SetDefault" in proc.stdout, proc.stdout + proc.stderr
+    assert "Py_HashBuffer, which entered the Stable ABI in 3.16, after the wheel's target 3.15" in proc.stdout
     # python3.15 (GIL) loads .abi3t.so and has both functions: the verdict is about the
     # Stable ABI promise, which the import here cannot show.
     assert _import(sid, so, "outside.abi3t.so", "outside").strip().endswith("42")
