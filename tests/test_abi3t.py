@@ -21,7 +21,7 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import pytest
 from elfgen import make_wheel
@@ -66,14 +66,6 @@ OUTSIDE_BODY = ("PyObject *d = PyDict_New(), *k = PyLong_FromLong(1); if (!d || 
 FT_ONLY = "extern void _Py_DecRefShared(PyObject *);\nstatic volatile int never;"
 FT_BODY = "if (never) _Py_DecRefShared(NULL);"
 
-
-@pytest.fixture(scope="module")
-def sid(wheelhouse: Path) -> Iterator[Sid]:
-    require_sid()
-    box = Sid()
-    box.with_wheelhouse(wheelhouse)
-    yield box
-    box.close()
 
 
 @pytest.fixture(scope="module")

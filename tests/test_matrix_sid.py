@@ -21,12 +21,12 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict
 
 import pytest
 from support import built_wheel, libpython_needed_by_readelf, record_compat, run, unpack_wheel
 from support.matrix import SAMPLE, import_code
-from support.sid import SID_ROOT, SID_VERSIONS, Sid, require_sid
+from support.sid import SID_ROOT, SID_VERSIONS, Sid
 
 SECTION = "Debian sid python3.14 / python3.15"
 
@@ -48,14 +48,6 @@ class SidBuilds:
     off_dir: Path
     build_dir: Path
 
-
-@pytest.fixture(scope="module")
-def sid(wheelhouse: Path) -> Iterator[Sid]:
-    require_sid()
-    box = Sid()
-    box.with_wheelhouse(wheelhouse)
-    yield box
-    box.close()
 
 
 def _build(box: Sid, version: str) -> SidBuilds:
