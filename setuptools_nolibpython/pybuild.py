@@ -6,9 +6,10 @@ debug), so Py* symbols are judged only against the matching build.
 Stable ABI modules come in two kinds: ``abi3`` (PEP 384, ``.abi3.so``) and, from 3.15,
 ``abi3t`` (PEP 803, the Stable ABI for free-threaded builds: ``.abi3t.so``, wheel tags
 ``cp315-abi3t`` or ``cp315-abi3.abi3t``). Wheel tags are read with ``packaging``:
-``parse_tag`` splits any tag, so ``abi3t`` reads with every version of it; only its
-``sys_tags`` (which tags an interpreter installs) learnt ``abi3t`` (packaging 26), and
-nothing here uses ``sys_tags``.
+``parse_tag`` splits any tag without knowing ABI names, so ``abi3t`` reads the same with
+every supported version of it. Which tags an interpreter installs (``sys_tags``) is
+another matter: older ``packaging`` releases do not know ``abi3t`` there (26.4 does, and
+offers it to free-threaded interpreters only); nothing here uses ``sys_tags``.
 """
 
 from __future__ import annotations
