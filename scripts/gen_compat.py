@@ -164,6 +164,34 @@ REQUIRED["backends"] = (
     "setuptools.build_meta as the inner backend",
 )
 
+# Debian sid's python3.14 and python3.15 (tests/test_matrix_sid.py), in the chroot that
+# scripts/sid_chroot.sh makes (.ci/run makes it before the suite).
+SID_SECTION = "Debian sid python3.14 / python3.15"
+SECTIONS[SID_SECTION] = (
+    "Debian sid's own python3.14 (3.14.10) and python3.15 (3.15.2): static executables with "
+    "`libpython3.1X.so.1.0` installed beside them, in a chroot made by `scripts/sid_chroot.sh` (debootstrap). "
+    "`sample_project` is built by each through build isolation, the plugin from a local wheel; every module is "
+    "imported there with every libpython hidden (`tests/support/without_libpython.sh`, run in the chroot). "
+    "Control: the same `pip wheel` with `SETUPTOOLS_NOLIBPYTHON=0` links libpython and then fails to import."
+)
+REQUIRED[SID_SECTION] = tuple(
+    f"CPython {v} (Debian sid python{v}, static): {what}"
+    for v in ("3.14", "3.15")
+    for what in ("pip wheel, import with libpython hidden", "python -m build --wheel", "nolibpython check and repair")
+)
+# Python 3.15's new kinds of module (tests/test_abi3t.py), compiled and imported in the same chroot.
+PY315_SECTION = "Python 3.15 modules (PEP 793, PEP 803)"
+SECTIONS[PY315_SECTION] = (
+    "Modules built by sid's gcc against 3.15.2's headers and judged by `nolibpython check` running on python3.15: "
+    "a PEP 793 module (only `PyModExport_<name>`), and abi3t modules (PEP 803, `Py_TARGET_ABI3T`) in "
+    "`cp315-abi3t` wheels. Each has a control that the check must flag."
+)
+REQUIRED[PY315_SECTION] = (
+    "PEP 793 module (PyModExport_ only, no PyInit_)",
+    "abi3t wheel, clean",
+    "abi3t wheel using API outside the Stable ABI",
+)
+
 STATUS_TEXT = {
     "pass": "pass",
     "limit": "fails as documented",

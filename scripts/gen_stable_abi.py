@@ -11,7 +11,17 @@ Usage (from a CPython checkout, or any copy of the file):
     python scripts/gen_stable_abi.py path/to/Misc/stable_abi.toml \\
         --commit <cpython commit> --version "3.15 (main)" [-o out.json]
 
-The output names its origin, so a reader can tell which CPython it describes.
+Where no copy of the file from the wanted CPython can be had, the items can come from
+the ``abi3info`` package instead (PyPI; its data is generated from CPython main's
+``Misc/stable_abi.toml``, which it follows), installed in the running interpreter:
+
+    pip install abi3info==2026.9.25
+    python scripts/gen_stable_abi.py --abi3info --version "..." [-o out.json]
+
+The output names its origin, so a reader can tell which CPython it describes. It also
+records what abi3t (PEP 803, the free-threaded Stable ABI) changes, as far as the source
+says: the structs it makes opaque. No source marks exported functions or data as GIL-only,
+so abi3 and abi3t modules are held to the same exported items.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,7 +68,42 @@ def items_from_toml(data: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     return out
 
 
-def render(items: Dict[str, Dict[str, Any]], origin: str, commit: str, version: str) -> str:
+def abi3t_opaque_from_toml(data: Dict[str, Any]) -> List[str]:
+    """Structs abi3t hides: ``struct_abi_kind = 'members'`` (PyObject, PyVarObject: opaque
+    in abi3t) and full-ABI structs marked ``abi3t_opaque``."""
+    return sorted(
+        name for name, f in (data.get("struct") or {}).items()
+        if f.get("struct_abi_kind") == "members" or f.get("abi3t_opaque")
+    )
+
+
+def items_from_abi3info() -> Tuple[Dict[str, Dict[str, Any]], List[str], str]:
+    """The same items from the installed abi3info package: (items, abi3t-opaque structs, its version)."""
+    try:
+        import abi3info
+        from abi3info.models import FullStruct, PartialStruct
+    except ImportError as exc:
+        raise SystemExit(f"--abi3info: cannot import abi3info ({exc}): pip install abi3info") from exc
+    from importlib.metadata import version as dist_version
+
+    out: Dict[str, Dict[str, Any]] = {}
+    for kind, table in (("function", abi3info.FUNCTIONS), ("data", abi3info.DATAS)):
+        for item in table.values():
+            entry: Dict[str, Any] = {"added": f"{item.added.major}.{item.added.minor}", "kind": kind}
+            if getattr(item, "abi_only", False):
+                entry["abi_only"] = True
+            if item.ifdef is not None:
+                entry["ifdef"] = item.ifdef.name
+            out[item.symbol.name] = entry
+    opaque = sorted(
+        name for name, st in abi3info.STRUCTS.items()
+        if isinstance(st, PartialStruct) or (isinstance(st, FullStruct) and st.abi3t_opaque)
+    )
+    return out, opaque, dist_version("abi3info")
+
+
+def render(items: Dict[str, Dict[str, Any]], origin: str, commit: Optional[str], version: str,
+           abi3t_opaque: Sequence[str] = ()) -> str:
     """JSON with one symbol per line, so that a regeneration diffs readably."""
     head = {
         "origin": origin,
@@ -67,6 +112,10 @@ def render(items: Dict[str, Dict[str, Any]], origin: str, commit: str, version: 
         "generated_by": "scripts/gen_stable_abi.py",
         "kinds": list(EXPORTED_KINDS),
         "count": len(items),
+        # What abi3t (PEP 803) changes per the source: these structs' layouts are hidden.
+        # No exported function or data item is marked GIL-only, so abi3t modules are held
+        # to the same items as abi3 ones (with a target of 3.15 at least).
+        "abi3t_opaque_structs": list(abi3t_opaque),
     }
     lines = ["{"]
     for key, value in head.items():
@@ -83,20 +132,35 @@ def render(items: Dict[str, Dict[str, Any]], origin: str, commit: str, version: 
 
 def main(argv: List[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("toml", help="path to CPython's Misc/stable_abi.toml")
-    ap.add_argument("--commit", required=True, help="the CPython commit the file comes from")
+    ap.add_argument("toml", nargs="?", help="path to CPython's Misc/stable_abi.toml")
+    ap.add_argument("--abi3info", action="store_true",
+                    help="take the items from the installed abi3info package instead of a file")
+    ap.add_argument("--commit", help="the CPython commit the file comes from (required with a file)")
     ap.add_argument("--version", required=True, help='the CPython version of that commit, e.g. "3.15 (main)"')
-    ap.add_argument("--origin", default="https://github.com/python/cpython/blob/{commit}/Misc/stable_abi.toml")
+    ap.add_argument("--origin", default=None,
+                    help="where the data comes from (default: the file's URL at --commit, or the abi3info release)")
     ap.add_argument("-o", "--output", default=DEFAULT_OUT)
     args = ap.parse_args(argv)
-    try:
-        with open(args.toml, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        print(f"{args.toml}: cannot read: {exc}", file=sys.stderr)
-        return 1
-    items = items_from_toml(data)
-    text = render(items, args.origin.format(commit=args.commit), args.commit, args.version)
+    if args.abi3info == bool(args.toml):
+        ap.error("give either the path of Misc/stable_abi.toml or --abi3info")
+    if args.abi3info:
+        items, opaque, release = items_from_abi3info()
+        origin = args.origin or (
+            f"abi3info {release} (PyPI), generated from Misc/stable_abi.toml of python/cpython main")
+        text = render(items, origin, args.commit, args.version, opaque)
+    else:
+        if not args.commit:
+            ap.error("--commit is required with a file")
+        try:
+            with open(args.toml, "rb") as f:
+                data = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            print(f"{args.toml}: cannot read: {exc}", file=sys.stderr)
+            return 1
+        items = items_from_toml(data)
+        origin = (args.origin or "https://github.com/python/cpython/blob/{commit}/Misc/stable_abi.toml").format(
+            commit=args.commit)
+        text = render(items, origin, args.commit, args.version, abi3t_opaque_from_toml(data))
     tmp = args.output + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)

@@ -117,6 +117,18 @@ MUTANTS: Tuple[Mutant, ...] = (
            "done = _reconcile(result, journal, force)", "done = {}",
            ("tests/test_installed_environment.py::test_sigkill_at_each_step_of_repair_env",),
            "a run after a killed repair --env ignores its journal"),
+    Mutant("pep793-module-not-a-module", "dynsym.py",
+           '(b"PyInit_", b"PyModExport_")', '(b"PyInit_",)',
+           ("tests/test_abi3t.py::test_pep793_module_is_recognised_and_passes",),
+           "a module with only PyModExport_ (PEP 793) is not recognised as an extension module"),
+    Mutant("abi3t-name-not-stable-abi", "pybuild.py",
+           r're.compile(r"\.abi3(t?)[.-]")', r're.compile(r"\.abi3()[.-]")',
+           ("tests/test_abi3t.py::test_abi3t_outside_stable_abi_is_flagged",),
+           "an .abi3t.so module is not held to the Stable ABI"),
+    Mutant("free-threaded-judged-by-gil", "symbols.py",
+           "            return mine == build\n", "            return mine[0] == build[0]\n",
+           ("tests/test_abi3t.py::test_free_threaded_module_is_not_judged_by_a_gil_build",),
+           "a free-threaded (cp315t) module is judged against a GIL build's exports"),
 )
 
 

@@ -16,7 +16,16 @@ from .elf import ElfInfo, read_bytes
 from .errors import ElfReadError
 from .sources import ByteSource
 
-__all__ = ["DT_GNU_HASH", "DT_HASH", "DT_SYMTAB", "DynamicSymbols", "first_tags", "read_dynamic_symbols", "symbol_key"]
+__all__ = [
+    "DT_GNU_HASH",
+    "DT_HASH",
+    "DT_SYMTAB",
+    "MODULE_ENTRY_PREFIXES",
+    "DynamicSymbols",
+    "first_tags",
+    "read_dynamic_symbols",
+    "symbol_key",
+]
 
 DT_HASH = 4
 DT_SYMTAB = 6
@@ -31,6 +40,11 @@ _STV_DEFAULT = 0
 _STV_PROTECTED = 3
 _EXPORTED_BINDINGS = frozenset({_STB_GLOBAL, _STB_WEAK, _STB_GNU_UNIQUE})
 _EXPORTED_VISIBILITY = frozenset({_STV_DEFAULT, _STV_PROTECTED})
+
+#: What marks a Python extension module: the entry point the import system looks up,
+#: ``PyInit_<name>`` or, from 3.15 (PEP 793), ``PyModExport_<name>`` (which returns a
+#: PySlot array; such a module may have no PyInit_ at all).
+MODULE_ENTRY_PREFIXES: Tuple[bytes, ...] = (b"PyInit_", b"PyModExport_")
 
 
 def symbol_key(name: str) -> int:
@@ -50,7 +64,8 @@ class DynamicSymbols:
 
     defined: FrozenSet[int]
     undefined: Tuple[str, ...]  # global binding only: weak references may stay unresolved
-    has_module_init: bool = False  # exports a PyInit_* function: a Python extension module
+    #: exports PyInit_<name> or (PEP 793, 3.15) PyModExport_<name>: a Python extension module
+    has_module_init: bool = False
 
     def defines(self, name: str) -> bool:
         return symbol_key(name) in self.defined
@@ -169,7 +184,7 @@ def read_dynamic_symbols(src: ByteSource, info: ElfInfo) -> DynamicSymbols:
     return DynamicSymbols(
         frozenset(hash(_name_bytes(strings, off)) for off in defined_offs),
         tuple(dict.fromkeys(_names(strings, undefined_offs))),
-        any(strings.startswith(b"PyInit_", off) for off in defined_offs),
+        any(strings.startswith(MODULE_ENTRY_PREFIXES, off) for off in defined_offs),
     )
 
 

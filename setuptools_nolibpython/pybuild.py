@@ -2,6 +2,14 @@
 
 Symbols differ between X.Y versions and between ABI flags (``t`` free-threaded, ``d``
 debug), so Py* symbols are judged only against the matching build.
+
+Stable ABI modules come in two kinds: ``abi3`` (PEP 384, ``.abi3.so``) and, from 3.15,
+``abi3t`` (PEP 803, the Stable ABI for free-threaded builds: ``.abi3t.so``, wheel tags
+``cp315-abi3t`` or ``cp315-abi3.abi3t``). Wheel tags are read with ``packaging``:
+``parse_tag`` splits any tag without knowing ABI names, so ``abi3t`` reads the same with
+every supported version of it. Which tags an interpreter installs (``sys_tags``) is
+another matter: older ``packaging`` releases do not know ``abi3t`` there (26.4 does, and
+offers it to free-threaded interpreters only); nothing here uses ``sys_tags``.
 """
 
 from __future__ import annotations
@@ -17,12 +25,14 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from .stable_abi import Version
 
 __all__ = [
+    "ABI3T_MINIMUM",
     "PYTHON_NAME",
     "Build",
     "abi_flags",
     "cp_build",
     "file_python_build",
     "is_abi3_name",
+    "is_abi3t_name",
     "is_python_symbol",
     "parse_wheel_tags",
 ]
@@ -31,6 +41,11 @@ _PY_SYMBOL = re.compile(r"^_?Py")
 _CPYTHON_SUFFIX = re.compile(r"\.cpython-(\d)(\d+)([a-z]*)(?:-|\.so)")
 PYTHON_NAME = re.compile(r"python(\d)\.(\d+)([a-z]*)")
 _CP_TAG = re.compile(r"cp(\d)(\d+)([a-z]*)")
+#: ``.abi3.so``, ``.abi3-x86_64-linux-gnu.so`` (3.15 adds the multiarch form), and the abi3t forms.
+_STABLE_ABI_SUFFIX = re.compile(r"\.abi3(t?)[.-]")
+
+#: abi3t exists from 3.15 on: pyabi.h rejects Py_TARGET_ABI3T below 0x030f0000.
+ABI3T_MINIMUM: Version = (3, 15)
 
 #: A CPython build as far as symbols go: X.Y and the ABI flags that change the exported
 #: symbols ("t" free-threaded, "d" debug).
@@ -73,4 +88,11 @@ def file_python_build(path: str) -> Optional[Build]:
 
 
 def is_abi3_name(path: str) -> bool:
-    return ".abi3." in posixpath.basename(path)
+    """A Stable ABI module by its file name: ``abi3`` or ``abi3t``."""
+    return _STABLE_ABI_SUFFIX.search(posixpath.basename(path)) is not None
+
+
+def is_abi3t_name(path: str) -> bool:
+    """A free-threaded Stable ABI (PEP 803) module by its file name (``.abi3t.so``)."""
+    m = _STABLE_ABI_SUFFIX.search(posixpath.basename(path))
+    return m is not None and m[1] == "t"

@@ -10,7 +10,13 @@ symbols, so this module does it instead, the way ld.so will at import time:
   system's library path); otherwise the import fails with "undefined symbol";
 - a module that *defines* the CPython runtime (``Py_Initialize``, ``_PyRuntime``...)
   carries a second interpreter, normally a static ``libpythonX.Y.a`` linked in;
-- an abi3 module may use only Stable ABI symbols, none newer than its target version.
+- an abi3 module may use only Stable ABI symbols, none newer than its target version;
+  an abi3t module (PEP 803, free-threaded Stable ABI) likewise, with a target of 3.15
+  at least. CPython's ``Misc/stable_abi.toml`` lists one set of exported functions and
+  data for both: where abi3t differs from abi3 it is in struct layouts (PyObject opaque,
+  ``abi3t_opaque`` structs), which no symbol table shows;
+- a module built for a free-threaded CPython (``cp314t``) is judged only against a
+  free-threaded interpreter of that version, never against a GIL build's exports.
 
 Dynamic symbols are read through the ByteSource (DT_SYMTAB/DT_STRTAB, counted through
 DT_GNU_HASH or DT_HASH), unpacked with ``struct.iter_unpack`` and bounded by the file
@@ -33,7 +39,16 @@ from .interpreter import InterpreterScope, interpreter_release, interpreter_scop
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
 from .logs import get_logger
 from .names import is_libpython_filename
-from .pybuild import Build, cp_build, file_python_build, is_abi3_name, is_python_symbol, parse_wheel_tags
+from .pybuild import (
+    ABI3T_MINIMUM,
+    Build,
+    cp_build,
+    file_python_build,
+    is_abi3_name,
+    is_abi3t_name,
+    is_python_symbol,
+    parse_wheel_tags,
+)
 from .results import ERROR, WARNING, Problem
 from .sources import ByteSource
 from .stable_abi import Version, format_version, parse_limited_api
@@ -128,7 +143,9 @@ class SymbolCheck:
         # The C library the platform tags promise (musllinux_*: musl), for files that name none.
         libcs = {syslibs.libc_of_platform_tag(p) for t in wheel_tags for p in t.rsplit("-", 1)[-1].split(".")}
         self.wheel_libc: Optional[str] = next(iter(libcs)) if len(libcs) == 1 else None
-        self.abi3_wheel = "abi3" in abis
+        self.abi3t_wheel = "abi3t" in abis
+        self.abi3_tagged = "abi3" in abis
+        self.abi3_wheel = self.abi3_tagged or self.abi3t_wheel
         cp_versions = sorted(b[0] for b in (cp_build(t) for t in pys) if b is not None)
         # The abi tag (cp313t) carries the flags; the python tag (cp313) only the version.
         self.wheel_builds: Set[Build] = {b for b in (cp_build(t) for t in abis) if b is not None}
@@ -140,6 +157,15 @@ class SymbolCheck:
         )
         self.files: Dict[str, LoadedObject] = {}
         self.notes: List[str] = []
+        #: abi3t modules' target: the wheel's, but never below 3.15, where abi3t begins.
+        self.abi3t_target: Version = max(self.limited_api or ABI3T_MINIMUM, ABI3T_MINIMUM)
+        if self.abi3t_wheel and self.limited_api is not None and self.limited_api < ABI3T_MINIMUM:
+            claimed = f"cp{self.limited_api[0]}{self.limited_api[1]}-abi3t"
+            self.notes.append(
+                f"the wheel claims {claimed}, but abi3t (PEP 803) exists from Python 3.15 on (pyabi.h rejects "
+                f"Py_TARGET_ABI3T below 0x030F0000): its abi3t modules were held to the Stable ABI of 3.15; "
+                "tag the wheel cp315-abi3t (or cp315-abi3.abi3t)"
+            )
         #: Why undefined symbols could not be checked at all (the interpreter's global
         #: scope is unknown); None when they were. Logged at warning level and put in --json.
         self.unchecked: Optional[str] = None
@@ -176,11 +202,23 @@ class SymbolCheck:
     def _limited(self, obj: LoadedObject) -> bool:
         return is_abi3_name(obj.path) or (self.abi3_wheel and obj.has_module_init)
 
+    def _abi3t(self, obj: LoadedObject) -> bool:
+        """A free-threaded Stable ABI module: ``.abi3t.so``, or a module of a wheel tagged
+        abi3t and not abi3 (``cp315-abi3.abi3t`` promises both: abi3's rules, same target)."""
+        return is_abi3t_name(obj.path) or (
+            self.abi3t_wheel and not self.abi3_tagged and not is_abi3_name(obj.path) and obj.has_module_init
+        )
+
+    def _abi_target(self, obj: LoadedObject) -> Optional[Version]:
+        """The Stable ABI version a limited module is held to (abi3t: 3.15 at least)."""
+        return self.abi3t_target if self._abi3t(obj) else self.limited_api
+
     def _stable_abi(self, obj: LoadedObject, out: _Verdicts) -> None:
         if not self._limited(obj):
             return
         table = load_stable_abi()
-        target = self.limited_api
+        target = self._abi_target(obj)
+        kind, macro = ("abi3t", "Py_TARGET_ABI3T") if self._abi3t(obj) else ("abi3", "Py_LIMITED_API")
         for sym in obj.undefined:
             if not is_python_symbol(sym):
                 continue
@@ -188,21 +226,21 @@ class SymbolCheck:
             if item is None or not item.on_linux:
                 out.add(obj.path, Problem(
                     STABLE_ABI, self.severity,
-                    f"abi3 module uses {sym}, which is not in the Stable ABI: it can fail to import "
+                    f"{kind} module uses {sym}, which is not in the Stable ABI: it can fail to import "
                     "on other Python versions",
-                    "use only Limited API calls (define Py_LIMITED_API to your target and fix what no "
-                    "longer compiles), or build a version-specific wheel instead of abi3",
+                    f"use only Limited API calls (define {macro} to your target and fix what no "
+                    f"longer compiles), or build a version-specific wheel instead of {kind}",
                     sym,
                 ))
             elif target is not None and item.added > target:
                 tv, av = format_version(target), format_version(item.added)
                 out.add(obj.path, Problem(
                     STABLE_ABI, self.severity,
-                    f"abi3 module uses {sym}, which entered the Stable ABI in {av}, after the wheel's target "
-                    f"{tv} (cp{target[0]}{target[1]}-abi3): Python {tv} is not bound to export it, and where it "
+                    f"{kind} module uses {sym}, which entered the Stable ABI in {av}, after the wheel's target "
+                    f"{tv} (cp{target[0]}{target[1]}-{kind}): Python {tv} is not bound to export it, and where it "
                     f"does not, the import fails with \"undefined symbol: {sym}\"",
                     f"avoid {sym}, or raise the target to {av} (py_limited_api=\"cp{item.added[0]}{item.added[1]}\" "
-                    f"and Py_LIMITED_API=0x{item.added[0]:02X}{item.added[1]:02X}0000)",
+                    f"and {macro}=0x{item.added[0]:02X}{item.added[1]:02X}0000)",
                     sym,
                 ))
 
@@ -213,7 +251,11 @@ class SymbolCheck:
         if build is None or not scope.exports_python:
             return False
         if self._limited(obj):
-            target = self.limited_api
+            target = self._abi_target(obj)
+            # abi3 does not load in a free-threaded build (3.15t dropped .abi3.so); abi3t
+            # loads in both builds of 3.15+ (a GIL 3.15 imports .abi3t.so too).
+            if "t" in build[1] and not self._abi3t(obj):
+                return False
             return target is None or build[0] >= target
         mine = file_python_build(obj.path)
         if mine is not None:
@@ -221,6 +263,20 @@ class SymbolCheck:
         builds = set(self.wheel_builds)
         builds.update(b for b in (file_python_build(p) for p in self.files) if b is not None)
         return not builds or build in builds
+
+    def _judged_by(self, obj: LoadedObject) -> str:
+        """The interpreter that would judge ``obj``'s Py* symbols, as people name it: a
+        module built for a free-threaded build is never judged by a GIL build's exports."""
+        if self._limited(obj):
+            target = self._abi_target(obj)
+            since = f"{format_version(target)} or newer" if target else "3.2 or newer"
+            if self._abi3t(obj):
+                return f"CPython {since} (abi3t: free-threaded or GIL-enabled)"
+            return f"a GIL-enabled CPython {since} (abi3; free-threaded builds do not load it)"
+        mine = file_python_build(obj.path)
+        builds = sorted({mine} if mine else self.wheel_builds | {
+            b for b in (file_python_build(p) for p in self.files) if b is not None})
+        return " or ".join(_describe_build(b) for b in builds) or "another Python"
 
     def _scope(self) -> Optional[InterpreterScope]:
         """The interpreter's global scope, or None (with a note) when it cannot be known."""
@@ -290,15 +346,19 @@ class SymbolCheck:
                 for dep in closures[obj.path].objects[1:]:
                     if dep.in_wheel:
                         loaded_by.setdefault(dep.path, []).append(closures[obj.path])
-        skipped_py = 0
+        skipped_py: Dict[str, int] = {}
         for obj in targets:
             contexts = loaded_by.get(obj.path, [])
-            skipped_py += self._judge(obj, closures[obj.path], contexts, scope, out,
-                                      [] if obj.is_executable else host_closures)
-        if skipped_py:
+            skipped = self._judge(obj, closures[obj.path], contexts, scope, out,
+                                  [] if obj.is_executable else host_closures)
+            if skipped:
+                who = self._judged_by(obj)
+                skipped_py[who] = skipped_py.get(who, 0) + skipped
+        mine = _describe_build(scope.build) if scope.build else "Python ?"
+        for who, count in skipped_py.items():
             self.notes.append(
-                f"{skipped_py} Py*/_Py* symbol(s) were not judged: the wheel is not built for "
-                f"Python {format_version(scope.version) if scope.version else '?'} ({scope.path})"
+                f"{count} Py*/_Py* symbol(s) were not judged: the wheel is built for {who}, not for {mine} "
+                f"({scope.path}); {who} would judge them (nolibpython check --python PATH-TO-IT)"
             )
 
     def _foreign_missing(self, others: List[LoadedObject], out: _Verdicts) -> None:
@@ -501,6 +561,14 @@ class SymbolCheck:
                 "see the symbols listed above",
                 rest[0],
             ))
+
+
+def _describe_build(build: Build) -> str:
+    """``CPython 3.14t (free-threaded, python3.14t)`` for ((3, 14), "t")."""
+    (major, minor), flags = build
+    kinds = [k for f, k in (("t", "free-threaded"), ("d", "debug")) if f in flags]
+    exe = f"python{major}.{minor}{flags}"
+    return f"CPython {major}.{minor}{flags} ({', '.join([*kinds, exe])})"
 
 
 def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:

@@ -8,10 +8,12 @@ import sys
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from packaging.requirements import Requirement
 from support import COMPAT_RESULTS, REPO, run
+from support.sid import Sid, require_sid
 from support.skips import pytest_unconfigure  # noqa: F401  (the run's last line: what was skipped, what to install)
 
 
@@ -38,6 +40,17 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True)
     assert list(out.glob("setuptools_nolibpython-*.whl"))
     return out
+
+
+@pytest.fixture(scope="module")
+def sid(wheelhouse: Path) -> Iterator[Sid]:
+    """A work directory in the Debian sid chroot (python3.14, python3.15) holding the
+    plugin's wheel; skips without the chroot (a failure under CI=true)."""
+    require_sid()
+    box = Sid()
+    box.with_wheelhouse(wheelhouse)
+    yield box
+    box.close()
 
 
 # ---------------------------------------------------------------- compatibility table

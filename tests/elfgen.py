@@ -222,13 +222,13 @@ def record_line(name: str, data: bytes) -> str:
 
 
 def make_wheel(members: Dict[str, bytes], compression: int = zipfile.ZIP_STORED, *, dist: str = "probe-1.0",
-               record: bool = True) -> bytes:
-    """A small but proper wheel (WHEEL, METADATA, RECORD with sha256 lines) of ``members``."""
+               record: bool = True, tag: str = "cp311-cp311-linux_x86_64") -> bytes:
+    """A small but proper wheel (WHEEL with ``tag``, METADATA, RECORD with sha256 lines) of ``members``."""
     buf = io.BytesIO()
     info = f"{dist}.dist-info"
     files = dict(members)
     files[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: elfgen\nRoot-Is-Purelib: false\n"
-                              b"Tag: cp311-cp311-linux_x86_64\n")
+                              + f"Tag: {tag}\n".encode())
     files[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: probe\nVersion: 1.0\n"
     if record:
         lines = [record_line(n, d) for n, d in files.items()] + [f"{info}/RECORD,,"]
