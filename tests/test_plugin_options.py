@@ -78,7 +78,7 @@ def test_prebuilt_library_allowed(tmp_path: Path, wheelhouse: Path) -> None:
     assert not report.failed
     verdicts = {Path(f.path).name.split(".")[0]: f.verdict for f in report.files}
     assert verdicts == {"helper": "allowed", "_ext": "clean"}
-    assert "(1 allowed by configuration)" in output(proc)
+    assert "(1 allowed to link libpython)" in output(proc)
     # control: without allow the scanner does fail the same wheel
     assert scan_built_wheel(wheel).failed
 
