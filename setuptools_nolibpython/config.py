@@ -163,7 +163,8 @@ def _refuse_near_miss(tool: Mapping[str, Any], path: Path) -> None:
     ``[tool.nolibpython]`` or a case variant would otherwise build with the plugin off and
     ship the libpython link the project meant to keep out."""
     for key in tool:
-        if key != TABLE and isinstance(key, str) and key.lower().replace("-", "").replace("_", "") in _NEAR_MISSES:
+        folded = str(key).lower().replace("-", "").replace("_", "").replace(".", "")
+        if key != TABLE and folded in _NEAR_MISSES:
             raise ConfigError(
                 f"{path}: [tool.{key}] is not read by setuptools-nolibpython; its table is spelled "
                 f"[tool.{TABLE}]: rename it"

@@ -316,9 +316,7 @@ class SymbolCheck:
             for name, requester in dict.fromkeys(closure.missing):
                 if is_libpython_filename(name) or syslibs.is_system_library(name) or name in self.loaded_first:
                     continue
-                out.add(obj.path, self._nothing_provides(
-                    name, requester, WARNING, "(the file is built for another machine, so this machine's libraries "
-                    "were not searched)"))
+                out.add(obj.path, self._nothing_provides(name, requester, WARNING, foreign=True))
 
     def _judge(
         self, obj: LoadedObject, own: Closure, contexts: List[Closure], scope: InterpreterScope, out: _Verdicts,
@@ -389,12 +387,19 @@ class SymbolCheck:
                 "library beside it",
                 name,
             )
-        return self._nothing_provides(name, requester, severity, "", program)
+        return self._nothing_provides(name, requester, severity, program=program)
 
-    def _nothing_provides(self, name: str, requester: str, severity: str, why: str, program: bool = False) -> Problem:
+    def _nothing_provides(
+        self, name: str, requester: str, severity: str, program: bool = False, foreign: bool = False
+    ) -> Problem:
         """The one wording of a library found nowhere: when the load works, and no bundling advice
-        (the library may be the system's, or another package's that is imported first)."""
+        (the library may be the system's, or another package's that is imported first).
+        ``foreign``: the file is built for another machine, whose libraries were not searched."""
         where = "not in the wheel" + (" or the wheels checked with it" if self.loaded_first else "")
+        if foreign:
+            where += "; this machine's libraries were not searched: the file is built for another machine"
+        else:
+            where += ", not in this machine's library path, not reached by its RPATH/RUNPATH"
         if program:
             works = (f"the program starts only where the system provides {name}, else it fails with "
                      f"\"{name}: cannot open shared object file\"")
@@ -407,8 +412,7 @@ class SymbolCheck:
                    "dependency's wheel ships it, check the wheels together (nolibpython check WHEEL DEPENDENCY.whl)")
         return Problem(
             MISSING_LIBRARY, severity,
-            f"needs {name} (DT_NEEDED of {requester}), which nothing checked here provides ({where}, not in this "
-            f"machine's library path, not reached by its RPATH/RUNPATH){' ' + why if why else ''}: {works}; its "
+            f"needs {name} (DT_NEEDED of {requester}), which nothing checked here provides ({where}): {works}; its "
             "undefined symbols were not checked",
             fix,
             name,
