@@ -132,7 +132,7 @@ class _Target:
     warnings: List[str]
 
 
-def _options(args: argparse.Namespace, tags: Tuple[str, ...]) -> ScanOptions:
+def _options(args: argparse.Namespace, tags: Tuple[str, ...], environment: bool = False) -> ScanOptions:
     from .symbols import symbol_checks  # no ImportError guard: a broken check must not pass
 
     return ScanOptions(
@@ -140,8 +140,16 @@ def _options(args: argparse.Namespace, tags: Tuple[str, ...]) -> ScanOptions:
         interpreter_libdirs=current_interpreter_libdirs(),
         check_rpath=args.check_rpath,
         checks=symbol_checks(args.check_symbols, args.python, tags,
-                             missing_libraries="error" if args.strict else "warn"),
+                             missing_libraries="error" if args.strict else "warn", environment=environment),
     )
+
+
+def _is_environment(path: str) -> bool:
+    """An installed environment (site-packages): a directory holding ``*.dist-info`` directories."""
+    try:
+        return any(n.endswith(".dist-info") and os.path.isdir(os.path.join(path, n)) for n in os.listdir(path))
+    except OSError:
+        return False
 
 
 def _collect(path: str, kind: str, args: argparse.Namespace,
@@ -153,7 +161,7 @@ def _collect(path: str, kind: str, args: argparse.Namespace,
         tags, mismatch = wheel_target(path)
         if mismatch:
             warnings.append(mismatch)
-    options = _options(args, tags)
+    options = _options(args, tags, kind == "directory" and _is_environment(path))
     if kind == "directory":
         collected = collect_paths(path, files, options)
     elif kind == "elf":

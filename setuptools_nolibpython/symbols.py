@@ -116,6 +116,7 @@ class SymbolCheck:
         wheel_tags: Iterable[str] = (),
         limited_api: Union[str, int, Tuple[int, int], None] = None,
         missing_libraries: str = "warn",
+        environment: bool = False,
     ) -> None:
         if severity not in ("error", "warn"):
             raise ValueError(f"severity must be 'error' or 'warn', not {severity!r}")
@@ -139,6 +140,10 @@ class SymbolCheck:
         )
         self.files: Dict[str, LoadedObject] = {}
         self.loaded_first: Dict[str, Tuple[str, LoadedObject]] = {}  # name -> (target, library)
+        #: The files are an installed environment (site-packages): every library in it may
+        #: have been loaded first by another distribution's import, so it satisfies any
+        #: file's DT_NEEDED by name, as the libraries of wheels checked together do.
+        self.environment = environment
         self.libraries: Dict[str, List[Dict[str, Optional[str]]]] = {}
         self.notes: List[str] = []
         #: Why undefined symbols could not be checked at all (the interpreter's global
@@ -281,6 +286,11 @@ class SymbolCheck:
                 "as well as the interpreter's"
             )
         first = {name: lib for name, (_t, lib) in self.loaded_first.items()}
+        if self.environment:
+            for lib in self.files.values():
+                if not lib.is_executable and not lib.has_module_init:
+                    for name in filter(None, (lib.soname, posixpath.basename(lib.path))):
+                        first.setdefault(name, lib)
         closures = {
             o.path: load_closure(o, resolver, None if o.is_executable else {**first, **scope.loaded})
             for o in targets
@@ -541,7 +551,8 @@ def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:
 
 
 def symbol_checks(
-    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = (), missing_libraries: str = "warn"
+    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = (), missing_libraries: str = "warn",
+    environment: bool = False,
 ) -> Tuple[SymbolCheck, ...]:
     """The one factory of whole-wheel symbol checks, for the build and the CLI alike.
 
@@ -549,11 +560,12 @@ def symbol_checks(
     guard on purpose: a broken symbols/ldso/interpreter module must fail loudly, never
     turn the check off and let every build pass. ``missing_libraries`` "error" is for a
     finished wheel (the CLI); a build leaves unbundled libraries to auditwheel.
+    ``environment``: the files are an installed environment (SymbolCheck.environment).
     """
     if severity == "off":
         return ()
     return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags,
-                        missing_libraries=missing_libraries),)
+                        missing_libraries=missing_libraries, environment=environment),)
 
 
 def check_together(groups: Sequence[Tuple[str, Iterable[object]]]) -> None:

@@ -112,6 +112,14 @@ def test_installed_together_b_imports_after_a(pair: Dict[str, Path], tmp_path: P
     # Negative control: B first, nothing loaded libdep.so yet.
     alone = import_from_wheel(PYTHON, pair["b"], site, "import b._b")
     assert alone.returncode != 0 and NO_SUCH_FILE in alone.stderr, alone.stderr
+    # The installed environment (a directory of *.dist-info) checked as a whole: no warning.
+    proc = cli("check", site)
+    assert proc.returncode == 0 and "libdep.so" not in proc.stdout, proc.stdout
+    # Control: an environment with B alone warns.
+    only_b = tmp_path / "only-b"
+    import_from_wheel(PYTHON, pair["b"], only_b, "pass")
+    proc = cli("check", only_b)
+    assert proc.returncode == 0 and ": warning: needs libdep.so" in proc.stdout, proc.stdout
 
 
 def test_b_alone_warns_and_passes(pair: Dict[str, Path]) -> None:
