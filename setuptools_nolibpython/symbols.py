@@ -285,7 +285,9 @@ class SymbolCheck:
                 "modules shipped beside it (a frozen application), so they were judged against its symbols "
                 "as well as the interpreter's"
             )
-        first = {name: lib for name, (_t, lib) in self.loaded_first.items()}
+        # Only a library this process could have loaded: same class and machine as the interpreter.
+        first = {name: lib for name, (_t, lib) in self.loaded_first.items()
+                 if lib.elf_class == scope.elf_class and lib.machine == scope.machine}
         if self.environment:
             for lib in self.files.values():
                 if not lib.is_executable and not lib.has_module_init:
