@@ -218,6 +218,32 @@ def frozen(w: Work) -> List[str]:
                                                     f"app/lib/_app{EXT}": data}, executables=["app/host"])]
 
 
+def _dependency_pair(w: Work) -> Tuple[str, str]:
+    """Wheel "dep" ships libdep.so (its module loads it through $ORIGIN); wheel "demo"'s
+    module needs libdep.so with no RPATH: it imports once "dep" was imported."""
+    (w.root / "dep.c").write_text("int dep_answer(void) { return 42; }\n")
+    w.gcc("-shared", "-fPIC", "dep.c", "-Wl,-soname,libdep.so", "-o", "libdep.so")
+    link = ["-L.", "-ldep"]
+    own = w.module("_dep", decl="int dep_answer(void);", value="dep_answer()", extra=[*link, "-Wl,-rpath,$ORIGIN"])
+    uses = w.module("_uses", decl="int dep_answer(void);", value="dep_answer()", extra=link)
+    dep = w.wheel(f"dep-1.0-{TAG}.whl", {"dep/libdep.so": (w.root / "libdep.so").read_bytes(), f"dep/_dep{EXT}": own})
+    return dep, w.wheel(f"demo-1.0-{TAG}.whl", {f"demo/_uses{EXT}": uses})
+
+
+def nowhere(w: Work) -> List[str]:
+    return ["check", _dependency_pair(w)[1]]
+
+
+def together(w: Work) -> List[str]:
+    dep, demo = _dependency_pair(w)
+    return ["check", demo, dep]
+
+
+def leaked(w: Work) -> List[str]:
+    data = w.module("_lk", extra=["-Wl,-rpath,/home/runner/work/_temp/build/lib"])
+    return ["check", w.wheel(f"demo-1.0-{TAG}.whl", {f"demo/_lk{EXT}": data})]
+
+
 def repair(w: Work) -> List[str]:
     (w.root / "prog.c").write_text(PROGRAM_C)
     w.gcc("-O0", f"-I{INCLUDE}", "prog.c", f"-L{LIBDIR}", f"-lpython{LDVERSION}", "-o", "prog")
@@ -240,6 +266,9 @@ CASES: List[Case] = [
      preload),
     ("embedded runtime: a static libpython linked into a module", embedded),
     ("Stable ABI: an abi3 module using API newer than its target (and a renamed wheel)", stable_abi),
+    ("warning: a library nothing checked here provides (`--strict` makes it an error)", nowhere),
+    ("the same module checked together with the wheel that ships its library", together),
+    ("note: an RPATH entry that does not exist on this machine", leaked),
     ("a musllinux wheel: another C library, and a library that is nowhere", musl),
     ("a frozen application: a program that hosts the modules beside it", frozen),
     ("symbols not checked: the interpreter's global scope cannot be known", unknown_scope),

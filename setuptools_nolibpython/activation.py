@@ -15,7 +15,7 @@ from typing import Any, Callable
 from .config import Config, effective_config, project_dir
 from .errors import ConfigError
 from .hostplatform import platform_allows
-from .logs import PREFIX, get_logger
+from .logs import PREFIX, get_logger, show_on_stderr
 
 __all__ = ["finalize_distribution_options"]
 
@@ -38,6 +38,9 @@ def _note_backend(config: Config) -> None:
 
 def finalize_distribution_options(dist: Any) -> None:
     """Entry point: read the config; when enabled, route build_ext and bdist_wheel."""
+    # A setup.py calling distutils.core.setup (setuptools' shim) gets this hook but not the
+    # logging setuptools.setup() configures first: show our lines all the same.
+    show_on_stderr()
     try:
         config = effective_config(project_dir(dist))
     except ConfigError as exc:

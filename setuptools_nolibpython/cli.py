@@ -3,8 +3,10 @@
 A thin shell over scan, report and wheelrepair. It never imports setuptools (start-up
 time counts when a CI job checks many wheels) and reads wheels in place.
 
-Exit status: 0 everything verified clean (or repaired), 1 a violation or a file that
-could not be verified or repaired, 2 a usage error or a path of an unknown kind.
+Exit status: 0 everything verified clean (or repaired; warnings and notes do not fail),
+1 a violation or a file that could not be verified or repaired, 2 a usage error or a
+path of an unknown kind, 3 an internal error (a bug here kept a file from being judged:
+one line naming it, asking for a bug report; never a verdict on the file).
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .elf import ELF_MAGIC
-from .errors import RepairError, UsageError
+from .errors import InternalError, RepairError, UsageError
+from .globs import matches_any
 from .logs import ROOT
 from .policy import current_interpreter_libdirs, printable
 from .report import check_document, problem_lines, summary
 from .results import ScanOptions, ScanReport
-from .scan import scan_paths, scan_tree, scan_wheel
+from .scan import Collected, collect_paths, collect_wheel, finish_scan, survey_dir
 from .wheeltags import wheel_target
 
 __all__ = ["CHECK_SYMBOLS", "main"]
@@ -34,6 +37,7 @@ CHECK_SYMBOLS = ("error", "warn", "off")
 _EXIT_OK = 0
 _EXIT_FAIL = 1
 _EXIT_USAGE = 2
+_EXIT_INTERNAL = 3
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,14 +51,23 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser(
         "check",
         help="report ELF files that need libpython (exit 1 if any)",
-        description="Check every ELF file in wheels (read in place), directory trees or single ELF files.",
+        description="Check every ELF file in wheels (read in place), directory trees or single ELF files. "
+        "Targets given together are checked together: a library one wheel ships satisfies another's "
+        "DT_NEEDED, as it does once that package is imported. Exit status: 0 clean (warnings only), "
+        "1 a violation or an unreadable file, 2 a usage error, 3 an internal error (please report it).",
     )
-    check.add_argument("paths", nargs="*", metavar="PATH", help="a .whl file, a directory or an ELF file")
+    check.add_argument("paths", nargs="*", metavar="PATH",
+                       help="a .whl file, a directory (its tree, and every .whl under it as its own target) "
+                       "or an ELF file")
     check.add_argument("--env", metavar="PYTHON", default=None,
                        help="check every ELF file installed in PYTHON's environment, judged against PYTHON")
+    check.add_argument("--strict", action="store_true",
+                       help="make a library that nothing checked here provides an error, not a warning "
+                       "(auditwheel-style completeness)")
     check.add_argument("--json", action="store_true", help="print one JSON document (docs/check-json-schema.json)")
     check.add_argument("--allow", action="append", default=[], metavar="GLOB",
-                       help="report files whose path (inside the wheel or tree) matches GLOB as allowed "
+                       help="files whose path (inside the wheel or tree) matches GLOB may link libpython "
+                       "(they embed Python on purpose); every other finding on them stays "
                        "(* stays within a path segment, ** spans segments); repeatable")
     check.add_argument("--no-rpath", dest="check_rpath", action="store_false",
                        help="do not warn about RPATH/RUNPATH entries pointing at a Python lib dir")
@@ -106,76 +119,144 @@ def _path_kind(path: str) -> str:
     raise UsageError(f"{path}: not a wheel (.whl), a directory or an ELF file; nothing to check")
 
 
-def _notes(options: ScanOptions) -> List[str]:
-    """What the whole-wheel checks could not verify (said once, in the output, not the log)."""
-    return [str(n) for c in options.checks for n in getattr(c, "notes", ())]
-
-
 @dataclass
 class _Checked:
-    """One PATH argument, checked: the scan, what could not be verified, findings about its name."""
+    """One target (a PATH argument, or a wheel found under a directory), checked."""
 
     kind: str
     report: ScanReport
     notes: List[str]
     symbols: Dict[str, Optional[str]]
     warnings: List[str] = field(default_factory=list)
+    libraries: Dict[str, List[Dict[str, Optional[str]]]] = field(default_factory=dict)
 
 
-def _check_one(path: str, kind: str, args: argparse.Namespace) -> _Checked:
-    """The scan of one PATH and the notes of its whole-wheel checks."""
-    from .symbols import symbol_checks, symbol_status  # no ImportError guard: a broken check must not pass
+@dataclass
+class _Target:
+    kind: str
+    path: str
+    options: ScanOptions
+    collected: Collected
+    warnings: List[str]
 
+
+def _options(args: argparse.Namespace, tags: Tuple[str, ...], environment: bool = False) -> ScanOptions:
+    from .symbols import symbol_checks  # no ImportError guard: a broken check must not pass
+
+    return ScanOptions(
+        allow=tuple(args.allow),
+        interpreter_libdirs=current_interpreter_libdirs(),
+        check_rpath=args.check_rpath,
+        checks=symbol_checks(args.check_symbols, args.python, tags,
+                             missing_libraries="error" if args.strict else "warn", environment=environment),
+    )
+
+
+def _is_environment(path: str) -> bool:
+    """An installed environment (site-packages): a directory holding ``*.dist-info`` directories."""
+    try:
+        return any(n.endswith(".dist-info") and os.path.isdir(os.path.join(path, n)) for n in os.listdir(path))
+    except OSError:
+        return False
+
+
+def _collect(path: str, kind: str, args: argparse.Namespace,
+             files: Sequence[Tuple[str, str]] = ()) -> _Target:
+    """Read one target; the whole-wheel checks wait until every target was read."""
     warnings: List[str] = []
     tags: Tuple[str, ...] = ()
     if kind == "wheel":
         tags, mismatch = wheel_target(path)
         if mismatch:
             warnings.append(mismatch)
-    options = ScanOptions(
-        allow=tuple(args.allow),
-        interpreter_libdirs=current_interpreter_libdirs(),
-        check_rpath=args.check_rpath,
-        checks=symbol_checks(args.check_symbols, args.python, tags, missing_libraries="error"),
-    )
+    options = _options(args, tags, kind == "directory" and _is_environment(path))
     if kind == "directory":
-        report = scan_tree(path, options)
+        collected = collect_paths(path, files, options)
     elif kind == "elf":
-        report = scan_paths(path, [(path, path)], options)
+        collected = collect_paths(path, [(path, path)], options)
     else:
-        report = scan_wheel(path, options)  # container problems (wheelsafety) come back as report.errors
-    return _Checked(kind, report, _notes(options), symbol_status(options.checks), warnings)
+        collected = collect_wheel(path, options)  # container problems (wheelsafety) come back as errors
+    return _Target(kind, path, options, collected, warnings)
+
+
+def _expand(paths: Sequence[Tuple[str, str]], args: argparse.Namespace) -> Tuple[List[_Target], List[str]]:
+    """Every target of the call, read: a directory's tree (when it holds an ELF file, or
+    nothing at all) and each wheel under it; the virtual environments not walked."""
+    targets: List[_Target] = []
+    skipped: List[str] = []
+    for path, kind in paths:
+        if kind != "directory":
+            targets.append(_collect(path, kind, args))
+            continue
+        survey = survey_dir(path)
+        skipped.extend(survey.venvs)
+        tree = _collect(path, kind, args, survey.files)
+        if tree.collected.results or tree.collected.internal or not survey.wheels:
+            targets.append(tree)
+        targets.extend(_collect(w, "wheel", args) for w in survey.wheels)
+    return targets, skipped
+
+
+def _finish(target: _Target) -> _Checked:
+    from .symbols import symbol_status
+
+    report = finish_scan(target.collected)
+    libraries: Dict[str, List[Dict[str, Optional[str]]]] = {}
+    for check in target.options.checks:
+        libraries.update(getattr(check, "libraries", {}))
+    return _Checked(target.kind, report, list(target.options.notes()), symbol_status(target.options.checks),
+                    target.warnings, libraries)
+
+
+def _unused_allow(patterns: Sequence[str], results: Sequence[_Checked]) -> List[str]:
+    """``--allow`` patterns that match no ELF file of any target: a typo, or a file that moved."""
+    paths = [f.path for c in results for f in c.report.files]
+    return [p for p in dict.fromkeys(patterns) if not any(matches_any(path, (p,)) for path in paths)]
 
 
 def _run_check(args: argparse.Namespace) -> int:
     if args.env is not None:
         from .envcli import run_check_env
 
-        return run_check_env(args, _notes)
+        return run_check_env(args)
     if not args.paths:
         raise UsageError("check needs a PATH (a wheel, a directory or an ELF file), or --env PYTHON")
+    from .symbols import check_together
+
     kinds = [(p, _path_kind(p)) for p in args.paths]  # every path is vetted before any work
     if args.python is not None and not os.path.isfile(args.python):
         raise UsageError(f"--python {args.python}: no such file")
     import logging
 
     logger = logging.getLogger(ROOT)
-    if not logger.handlers:  # the symbol check's notes are printed below, not logged twice
+    if not logger.handlers:  # notes are printed below, never logged on top
         logger.addHandler(logging.NullHandler())
-    results = [_check_one(path, kind, args) for path, kind in kinds]
+    targets, skipped = _expand(kinds, args)
+    check_together([(t.path, t.options.checks) for t in targets])
+    results = [_finish(t) for t in targets]
     reports = [(c.kind, c.report) for c in results]
-    status = _EXIT_FAIL if any(r.failed for _, r in reports) else _EXIT_OK
+    unused = _unused_allow(args.allow, results)
+    status = _EXIT_FAIL if any(r.failed and not r.internal_errors for _, r in reports) else _EXIT_OK
+    if any(r.internal_errors for _, r in reports):
+        status = _EXIT_INTERNAL
     if args.json:
         doc = check_document(__version__, reports, status, [c.notes for c in results],
-                             symbols=[c.symbols for c in results], warnings=[c.warnings for c in results])
+                             symbols=[c.symbols for c in results], warnings=[c.warnings for c in results],
+                             libraries=[c.libraries for c in results], unused_allow=unused, skipped=skipped)
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return status
+    for venv in skipped:
+        print(printable(f"{venv}: skipped: a virtual environment (it holds pyvenv.cfg); name it to check it"))
+    for pattern in unused:
+        print(printable(f"warning: --allow {pattern} matches no ELF file in the targets checked"))
     for c in results:
         report = c.report
         where = "" if c.kind == "elf" else report.target
         for err in report.errors:
             print(printable(f"{report.target}: error: {err}"))
+        for line in report.internal_errors:
+            print(printable(f"{report.target}: {line}" if c.kind != "elf" else line), file=sys.stderr)
         for warning in c.warnings:
             print(printable(f"{report.target}: warning: {warning}"))
         for f in report.files:
@@ -183,7 +264,7 @@ def _run_check(args: argparse.Namespace) -> int:
                 print(line)
         for note in c.notes:
             print(printable(f"{report.target}: note: {note}"), file=sys.stderr)
-        print(summary(report))
+        print(summary(report, c.kind))
     return status
 
 
@@ -252,3 +333,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return _EXIT_USAGE
     except BrokenPipeError:
         return _EXIT_FAIL
+    except Exception as exc:  # a bug: one line asking for a report, never a traceback or a verdict
+        where = " ".join(getattr(args, "paths", None) or getattr(args, "wheels", None) or [])
+        print(printable(f"nolibpython: {InternalError(where, exc)}"), file=sys.stderr)
+        return _EXIT_INTERNAL

@@ -65,6 +65,10 @@ class Config:
     strip_rpath: bool = True
     allow: Tuple[str, ...] = ()
     check_symbols: str = "error"
+    #: A DT_NEEDED that nothing in the wheel or on this machine provides is an error, not a
+    #: warning (auditwheel-style completeness); by default such a library may come from the
+    #: target system or from a package imported first.
+    strict: bool = False
     #: The inner PEP 517 backend; read only by ``build-backend = "setuptools_nolibpython.wrap"``.
     backend: Optional[str] = None
     source: str = field(default="defaults", compare=False)
@@ -91,7 +95,7 @@ def _choice(value: Any, key: str, where: str, choices: Tuple[str, ...]) -> str:
 
 def parse_table(table: Mapping[str, Any], where: str) -> Config:
     """Validate a ``[tool.setuptools-nolibpython]`` mapping into a Config."""
-    known = {"enable", "on-violation", "strip-rpath", "allow", "check-symbols", "backend"}
+    known = {"enable", "on-violation", "strip-rpath", "allow", "check-symbols", "backend", "strict"}
     for key in table:
         if key not in known:
             hint = ""
@@ -107,6 +111,8 @@ def parse_table(table: Mapping[str, Any], where: str) -> Config:
         values["enable"] = _expect(table["enable"], bool, "enable", where, "true or false")
     if "on-violation" in table:
         values["on_violation"] = _choice(table["on-violation"], "on-violation", where, ON_VIOLATION)
+    if "strict" in table:
+        values["strict"] = _expect(table["strict"], bool, "strict", where, "true or false")
     if "strip-rpath" in table:
         values["strip_rpath"] = _expect(table["strip-rpath"], bool, "strip-rpath", where, "true or false")
     if "check-symbols" in table:
@@ -138,12 +144,31 @@ def read_pyproject_table(path: Path) -> Optional[Mapping[str, Any]]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     tool = data.get("tool", {})
+    if isinstance(tool, dict):
+        _refuse_near_miss(tool, path)
     table = tool.get(TABLE) if isinstance(tool, dict) else None
     if table is None:
         return None
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.{TABLE}] must be a table")
     return table
+
+
+#: Names people write for the table, compared with "-" and "_" and case folded away.
+_NEAR_MISSES = {"setuptoolsnolibpython", "nolibpython", "setuptoolsnolibpy", "nolibpy"}
+
+
+def _refuse_near_miss(tool: Mapping[str, Any], path: Path) -> None:
+    """A misspelled table is never silent: ``[tool.setuptools_nolibpython]``,
+    ``[tool.nolibpython]`` or a case variant would otherwise build with the plugin off and
+    ship the libpython link the project meant to keep out."""
+    for key in tool:
+        folded = str(key).lower().replace("-", "").replace("_", "").replace(".", "")
+        if key != TABLE and folded in _NEAR_MISSES:
+            raise ConfigError(
+                f"{path}: [tool.{key}] is not read by setuptools-nolibpython; its table is spelled "
+                f"[tool.{TABLE}]: rename it"
+            )
 
 
 def env_override(environ: Mapping[str, str]) -> Optional[bool]:
@@ -197,16 +222,27 @@ def force_enable() -> None:
 
 
 def effective_config(project_dir: Path, explicit: bool = False) -> Config:
-    """The config of the project in ``project_dir``; ``explicit``: the build_ext class opts in."""
+    """The config of the project in ``project_dir``; ``explicit``: the build_ext class opts in
+    (it is asked from inside a build command)."""
     config = load_config(project_dir, force_enable=_force_enable or explicit)
-    _announce_disabled(config)
+    _announce_disabled(config, building=explicit or _runs_a_build())
     return config
 
 
-def _announce_disabled(config: Config) -> None:
-    """One warning per process when the environment switched off a plugin the project asked for."""
+#: setup.py commands that build or install: the process of a front-end's build that
+#: makes the wheel (pip and build run egg_info and dist_info in processes of their own).
+_BUILD_COMMANDS = frozenset({"build", "build_ext", "bdist_wheel", "editable_wheel", "develop", "install", "bdist_egg"})
+
+
+def _runs_a_build() -> bool:
+    return any(arg in _BUILD_COMMANDS for arg in sys.argv[1:])
+
+
+def _announce_disabled(config: Config, building: bool = True) -> None:
+    """One warning per build when the environment switched off a plugin the project asked
+    for: said by the process that builds, not by the metadata processes before it."""
     global _said_disabled
-    if config.disabled_by and not _said_disabled:
+    if config.disabled_by and building and not _said_disabled:
         log.warning("%s", config.disabled_by)
         _said_disabled = True
 

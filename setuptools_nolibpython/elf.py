@@ -19,6 +19,8 @@ from .errors import ElfReadError, SourceError
 from .sources import ByteSource
 
 __all__ = [
+    "DF_1_PIE",
+    "DT_FLAGS_1",
     "DT_NEEDED",
     "DT_NULL",
     "DT_RPATH",
@@ -38,6 +40,7 @@ __all__ = [
     "ElfInfo",
     "Segment",
     "describe_machine",
+    "expand_origin",
     "read_bytes",
     "read_elf",
     "read_string",
@@ -54,6 +57,9 @@ DT_STRSZ = 10
 DT_SONAME = 14
 DT_RPATH = 15
 DT_RUNPATH = 29
+DT_FLAGS_1 = 0x6FFFFFFB
+#: DT_FLAGS_1 bit the linker sets on a position-independent executable (gcc -pie).
+DF_1_PIE = 0x08000000
 
 _STRING_TAG_NAMES = {DT_NEEDED: "DT_NEEDED", DT_RPATH: "DT_RPATH", DT_RUNPATH: "DT_RUNPATH", DT_SONAME: "DT_SONAME"}
 
@@ -116,11 +122,18 @@ class ElfInfo:
 
     @property
     def is_executable(self) -> bool:
-        """A program, not a library or module: ET_EXEC, or ET_DYN with a PT_INTERP (a loader
-        to start it) and no DT_SONAME (nothing can link it), which is how a PIE looks."""
+        """A program, not a library or module: the package's one definition (elf, ldso,
+        policy, repair and the symbol check all ask here), decided from the file alone.
+
+        ET_EXEC; or ET_DYN with a PT_INTERP (a loader to start it) and either no DT_SONAME
+        (nothing can link it) or DF_1_PIE in DT_FLAGS_1 (the linker marked it a PIE: a
+        SONAME given with -Wl,-soname does not make a program a library)."""
         if self.file_type == "ET_EXEC":
             return True
-        return self.file_type == "ET_DYN" and self.soname is None and any(s.type == PT_INTERP for s in self.segments)
+        if self.file_type != "ET_DYN" or not any(s.type == PT_INTERP for s in self.segments):
+            return False
+        flags_1 = next((e.value for e in self.entries if e.tag == DT_FLAGS_1), 0)
+        return self.soname is None or bool(flags_1 & DF_1_PIE)
 
 
 @cache
@@ -153,6 +166,12 @@ def describe_machine(machine: str) -> str:
 def uses_origin(entry: str) -> bool:
     """Does an RPATH/RUNPATH entry name ``$ORIGIN`` (the directory of the file itself)?"""
     return "$ORIGIN" in entry or "${ORIGIN}" in entry
+
+
+def expand_origin(entry: str, origin: str) -> str:
+    """An RPATH/RUNPATH entry with ``$ORIGIN`` (both spellings) replaced by ``origin``, the
+    directory of the file that carries it; the one expansion ldso and the symbol check use."""
+    return entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
 
 
 def vaddr_to_offset(segments: Tuple[Segment, ...], vaddr: int) -> Optional[int]:

@@ -10,7 +10,7 @@ verdict is on what ships.
 from __future__ import annotations
 
 import os
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from .config import Config
 from .elf import read_elf
@@ -18,7 +18,7 @@ from .elfpatch import patch_file, plan_repair
 from .errors import ElfReadError, RepairError, ViolationError
 from .logs import PREFIX, get_logger
 from .policy import current_interpreter_libdirs, is_allowed, printable
-from .report import needs_libpython, problem_lines, summary
+from .report import problem_lines, summary
 from .results import ScanOptions, ScanReport
 from .scan import is_elf_file, scan_elf_files, scan_wheel
 from .sources import FileSource
@@ -29,11 +29,14 @@ __all__ = ["apply_fixes", "enforce", "enforce_wheel", "verdict"]
 
 log = get_logger(__name__)
 
-def _options_for(config: Config, wheel_tags: Sequence[str] = ()) -> ScanOptions:
+def _options_for(config: Config, wheel_tags: Sequence[str] = (), context: str = "build", hint: str = "") -> ScanOptions:
     return ScanOptions(
         allow=config.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
-        checks=symbol_checks(config.check_symbols, wheel_tags=wheel_tags),
+        checks=symbol_checks(config.check_symbols, wheel_tags=wheel_tags,
+                             missing_libraries="error" if config.strict else "warn"),
+        context=context,
+        backend_hint=hint,
     )
 
 
@@ -72,16 +75,20 @@ def _fix_lines(rel: str, removed_needed: Iterable[str], removed_rpath: Iterable[
 
 
 def enforce(
-    files: Sequence[Tuple[str, str]], config: Config, where: str, wheel_tags: Sequence[str] = (), hint: str = ""
+    files: Sequence[Tuple[str, str]], config: Config, where: str, wheel_tags: Sequence[str] = (), hint: str = "",
+    context: str = "build",
 ) -> ScanReport:
     """Fix, verify, log; raise ViolationError when on-violation = "error" and a file fails.
 
-    ``wheel_tags`` (``cp39-abi3-linux_x86_64``) tell the symbol check the Stable ABI target.
+    ``wheel_tags`` (``cp39-abi3-linux_x86_64``) tell the symbol check the Stable ABI target;
+    ``context`` "build" (setuptools, the plugin on) or "backend" (the wrapper, whose
+    backend's fix is ``hint``) decides the fix a libpython link gets.
     """
     elf_files = [(rel, path) for rel, path in files if is_elf_file(path)]  # the one look at each file
     for line in apply_fixes(elf_files, config):
         log.info("%s", line)
-    return verdict(scan_elf_files(where, elf_files, _options_for(config, wheel_tags)), config, hint)
+    options = _options_for(config, wheel_tags, context, hint)
+    return verdict(scan_elf_files(where, elf_files, options), config, options)
 
 
 def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
@@ -110,28 +117,32 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
     tags, mismatch = wheel_target(wheel)  # WHEEL's Tag lines, as `nolibpython check` reads them
     if mismatch:
         log.warning("%s: %s", wheel, mismatch)
-    return verdict(scan_wheel(wheel, _options_for(config, tags)), config, hint)
+    options = _options_for(config, tags, "backend", hint)
+    return verdict(scan_wheel(wheel, options), config, options)
 
 
-def verdict(report: ScanReport, config: Config, hint: str = "") -> ScanReport:
+def verdict(report: ScanReport, config: Config, options: Optional[ScanOptions] = None) -> ScanReport:
     """Log the report; raise ViolationError when it failed and on-violation is not "warn".
 
-    ``hint`` is one more line for files that need libpython: how the build that made
-    them links it (the wrapper knows the backend; the policy's fix speaks of setuptools).
+    Says what the CLI says: every finding, what the whole-wheel checks could not verify
+    (``options.notes()``: "symbols not checked", "built for another machine"), and each
+    ``allow`` pattern that matched no file.
     """
     lines = [line for r in report.files for line in problem_lines(r)]
+    notes = [printable(f"{report.target}: note: {n}") for n in (options.notes() if options else ())]
+    paths = [f.path for f in report.files]
+    notes += [f"allow pattern {p!r} matches no ELF file in {report.target}"
+              for p in dict.fromkeys(config.allow) if not any(is_allowed(path, (p,)) for path in paths)]
     if report.failed:
         head = [summary(report)]
         head += [printable(f"  {report.target}: {e}") for e in report.errors]
-        text = "\n".join(head + ["  " + ln for ln in lines])
+        head += [printable(f"  {report.target}: {e}") for e in report.internal_errors]
+        text = "\n".join(head + ["  " + ln for ln in lines + notes])
         if config.on_violation == "warn":
             log.warning("%s", text)  # the logger adds the prefix
             return report
-        if any(needs_libpython(r) and not r.allowed for r in report.files):
-            text += f"\n  {hint}" if hint else ""
-            text += '\n  (set on-violation = "repair" in [tool.setuptools-nolibpython] to fix such files automatically)'
         raise ViolationError(PREFIX + text)
-    for ln in lines:
+    for ln in lines + notes:
         log.warning("%s", ln)
     log.info("%s", summary(report))
     return report

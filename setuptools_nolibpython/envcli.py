@@ -78,8 +78,10 @@ def _distribution_doc(dist: Optional[Distribution]) -> Optional[Dict[str, str]]:
     return None if dist is None else {"name": dist.name, "version": dist.version, "dist_info": dist.dist_info}
 
 
-def run_check_env(args: argparse.Namespace, notes_of: Callable[[ScanOptions], List[str]]) -> int:
-    """``check --env``: exit 0 clean, 1 a violation or an unreadable file (as ``check``)."""
+def run_check_env(args: argparse.Namespace) -> int:
+    """``check --env``: the exit statuses of ``check`` (0 clean, 1 a violation or an unreadable
+    file, 3 an internal error). The packages of one environment load together, so a library
+    one ships satisfies another's DT_NEEDED (SymbolCheck.environment)."""
     from .symbols import symbol_checks, symbol_status  # no ImportError guard: a broken check must not pass
 
     if args.paths:
@@ -91,13 +93,16 @@ def run_check_env(args: argparse.Namespace, notes_of: Callable[[ScanOptions], Li
         allow=tuple(args.allow),
         interpreter_libdirs=current_interpreter_libdirs(),
         check_rpath=args.check_rpath,
-        checks=symbol_checks(args.check_symbols, args.env, (), missing_libraries="error"),
+        checks=symbol_checks(args.check_symbols, args.env, (), missing_libraries="error" if args.strict else "warn",
+                             environment=True),
     )
     report = scan_environment(env, options)
     groups = _grouped(env, report)
     report = replace(report, files=tuple(r for _d, rs in groups for r in rs))
-    status = 1 if report.failed else 0
-    notes = notes_of(options)
+    status = 1 if report.failed and not report.internal_errors else 0
+    if report.internal_errors:
+        status = 3
+    notes = list(options.notes())
     warnings = [f"{d.dist_info}: {d.record_problem}" for d in env.distributions if d.record_problem]
     n = len(env.distributions)
     label = f"the environment of {env.interpreter} ({n} distribution{'' if n == 1 else 's'} in " \
@@ -115,6 +120,8 @@ def run_check_env(args: argparse.Namespace, notes_of: Callable[[ScanOptions], Li
         return status
     for w in warnings:
         print(printable(f"{env.interpreter}: warning: {w}"))
+    for line in report.internal_errors:
+        print(printable(line), file=sys.stderr)
     for dist, results in groups:
         where = dist.label if dist else _UNCLAIMED
         for r in results:

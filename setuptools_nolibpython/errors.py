@@ -17,6 +17,7 @@ __all__ = [
     "ZIP_ERRORS",
     "ConfigError",
     "ElfReadError",
+    "InternalError",
     "NoLibpythonError",
     "RepairError",
     "SourceError",
@@ -39,6 +40,21 @@ class SourceError(NoLibpythonError):
 
 class ElfReadError(NoLibpythonError):
     """A file that looks like ELF but cannot be read; ``str()`` is a one-line reason."""
+
+
+class InternalError(Exception):
+    """A bug in this package met while judging one file: never a verdict about the file.
+
+    Deliberately not a NoLibpythonError (those are findings about the input). ``str()``
+    is one line naming the file and asking for a bug report."""
+
+    def __init__(self, path: str, cause: BaseException) -> None:
+        self.path = path
+        self.cause = cause
+        super().__init__(
+            f"{path}: internal error ({type(cause).__name__}: {cause}): a bug in setuptools-nolibpython, "
+            "not a verdict on the file; please report it with this line and the file"
+        )
 
 
 class ViolationError(NoLibpythonError):

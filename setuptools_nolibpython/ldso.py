@@ -14,11 +14,11 @@ import posixpath
 import re
 import sys
 import sysconfig
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
-from .dynsym import first_tags, read_dynamic_symbols, symbol_key
-from .elf import ELF_MAGIC, PT_INTERP, ElfInfo, read_bytes, read_elf, uses_origin
+from .dynsym import read_dynamic_symbols, symbol_key
+from .elf import ELF_MAGIC, PT_INTERP, ElfInfo, expand_origin, read_bytes, read_elf, uses_origin
 from .errors import ElfReadError, SourceError
 from .names import is_libpython_filename
 from .sources import ByteSource, FileSource
@@ -33,10 +33,6 @@ __all__ = [
     "make_object",
     "object_key",
 ]
-
-_DT_FLAGS_1 = 0x6FFFFFFB
-_DF_1_PIE = 0x08000000
-
 
 @dataclass(frozen=True)
 class LoadedObject:
@@ -74,14 +70,6 @@ def _interp_path(src: ByteSource, info: ElfInfo) -> Optional[str]:
     return read_bytes(src, seg.offset, seg.filesz, "PT_INTERP").split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def _is_executable(info: ElfInfo, interp: Optional[str]) -> bool:
-    """A program rather than a library: ElfInfo.is_executable, or a PIE marked _DF_1_PIE."""
-    if info.is_executable:
-        return True
-    flags_1 = first_tags(info).get(_DT_FLAGS_1, 0)
-    return interp is not None and bool(flags_1 & _DF_1_PIE)
-
-
 def make_object(path: str, in_wheel: bool, src: ByteSource, info: ElfInfo, ident: str = "") -> LoadedObject:
     syms = read_dynamic_symbols(src, info)
     interp = _interp_path(src, info)
@@ -98,7 +86,7 @@ def make_object(path: str, in_wheel: bool, src: ByteSource, info: ElfInfo, ident
         undefined=syms.undefined,
         has_module_init=syms.has_module_init,
         interp=interp,
-        is_executable=_is_executable(info, interp),
+        is_executable=info.is_executable,
         ident=ident or path,
     )
 
@@ -174,14 +162,14 @@ def _expand(entry: str, obj: LoadedObject) -> Optional[_SearchDir]:
         return (False, os.path.normpath(entry)) if entry.startswith("/") else None
     if obj.in_wheel:
         origin = posixpath.dirname(obj.path) or "."
-        path = posixpath.normpath(entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
+        path = posixpath.normpath(expand_origin(entry, origin))
         if path.startswith("/"):
             return (False, path)
         if path == ".." or path.startswith("../"):
             return None  # leaves the wheel: unknown on the machine it is installed on
         return (True, path)
     origin = os.path.dirname(os.path.realpath(obj.path) if obj.is_executable else obj.path)
-    return (False, os.path.normpath(entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)))
+    return (False, os.path.normpath(expand_origin(entry, origin)))
 
 
 class Resolver:
@@ -244,6 +232,8 @@ class Closure:
 
     objects: List[LoadedObject]
     missing: List[Tuple[str, str]]  # (needed name, requester path)
+    #: (needed name, requester path, the object that satisfied it), in load order.
+    found: List[Tuple[str, str, LoadedObject]] = field(default_factory=list)
 
 
 def object_key(obj: LoadedObject) -> Tuple[bool, str]:
@@ -260,6 +250,7 @@ def load_closure(
     objects = [root]
     seen = {object_key(root)}
     missing: List[Tuple[str, str]] = []
+    found: List[Tuple[str, str, LoadedObject]] = []
     queue: List[Tuple[LoadedObject, Tuple[LoadedObject, ...]]] = [(root, ())]
     while queue:
         obj, loaders = queue.pop(0)
@@ -269,6 +260,7 @@ def load_closure(
                 missing.append((name, obj.path))
                 continue
             loaded_names[name] = dep
+            found.append((name, obj.path, dep))
             if dep.soname:
                 loaded_names.setdefault(dep.soname, dep)
             k = object_key(dep)
@@ -277,4 +269,4 @@ def load_closure(
             seen.add(k)
             objects.append(dep)
             queue.append((dep, (obj, *loaders)))
-    return Closure(objects, missing)
+    return Closure(objects, missing, found)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, MutableMapping, Tuple
 
-__all__ = ["PREFIX", "ROOT", "get_logger"]
+__all__ = ["PREFIX", "ROOT", "get_logger", "show_on_stderr"]
 
 #: What starts every log line and every error message the package writes for people.
 PREFIX = "setuptools-nolibpython: "
@@ -31,3 +31,18 @@ class _Prefixed(_Adapter):
 def get_logger(name: str) -> "logging.LoggerAdapter[logging.Logger]":
     """``logging.getLogger(name)``, its messages prefixed with PREFIX."""
     return _Prefixed(logging.getLogger(name), {})
+
+
+def show_on_stderr() -> None:
+    """Make the package's lines visible when nobody configured logging: other PEP 517
+    backends, and setup.py files that call ``distutils.core.setup`` (only
+    ``setuptools.setup()`` installs setuptools' handler). A no-op once any handler exists."""
+    package = logging.getLogger(ROOT)  # every module's logger propagates to it
+    if not package.handlers and not logging.getLogger().handlers:
+        import sys
+
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+        package.propagate = False

@@ -17,16 +17,18 @@ from typing import Callable, Iterable, List, Sequence, Tuple
 from .elf import ElfInfo, uses_origin
 from .globs import matches_any
 from .names import is_libpython_filename
-from .results import ERROR, WARNING, Problem
+from .results import ERROR, NOTE, WARNING, Problem
 
 __all__ = [
     "EXECUTABLE_NEEDS_LIBPYTHON",
+    "LEAKED_RPATH",
     "NEEDS_LIBPYTHON",
     "PYTHON_RPATH",
     "UNREADABLE",
     "current_interpreter_libdirs",
     "dir_has_libpython",
     "is_allowed",
+    "leaked_rpath_problems",
     "libpython_needed",
     "libpython_problems",
     "printable",
@@ -37,14 +39,41 @@ __all__ = [
 NEEDS_LIBPYTHON = "needs-libpython"
 EXECUTABLE_NEEDS_LIBPYTHON = "executable-needs-libpython"
 PYTHON_RPATH = "python-rpath"
+LEAKED_RPATH = "leaked-rpath"
 UNREADABLE = "unreadable"
 
 
-_FIX_LIBPYTHON = (
-    "do not link libpython: remove it from libraries=, extra_link_args, extra_objects or LDFLAGS "
-    "(builds with setuptools-nolibpython enabled strip it), or run "
-    "'nolibpython repair' on the wheel; if the file embeds Python on purpose, list it in allow"
+_ALLOW_HINT = "if the file embeds Python on purpose, list it in allow"
+#: The fix for a module that links libpython, by where the verdict is read (ScanOptions.context).
+_FIX_LIBPYTHON = {
+    # A finished wheel or tree: whoever built it can change the link, or repair the wheel.
+    "check": (
+        "do not link libpython: remove it from libraries=, extra_link_args, extra_objects or LDFLAGS "
+        "(builds with setuptools-nolibpython enabled strip it), or run "
+        f"'nolibpython repair' on the wheel; {_ALLOW_HINT}"
+    ),
+    # Inside a setuptools build with the plugin on: its links are already stripped, and
+    # there is no wheel yet to repair.
+    "build": (
+        "this build strips libpython from every setuptools link, so the file was linked elsewhere (a "
+        "prebuilt library in the package data, or a custom step such as CMake run from build_ext): rebuild "
+        'it without libpython, or set on-violation = "repair" in [tool.setuptools-nolibpython] to remove '
+        f"the entry before the wheel is written; {_ALLOW_HINT}"
+    ),
+}
+#: Under the wrapper the backend's own fix (backend_hint) comes first.
+_FIX_BACKEND = (
+    'or set on-violation = "repair" in [tool.setuptools-nolibpython] to remove the entry before the wheel '
+    f"is handed over; {_ALLOW_HINT}"
 )
+
+
+def libpython_fix(context: str = "check", backend_hint: str = "") -> str:
+    """How to fix a module that links libpython, said where the reader can act on it."""
+    if context == "backend":
+        first = backend_hint or "do not link libpython in the backend's link step (the build's linker flags)"
+        return f"{first}; {_FIX_BACKEND}"
+    return _FIX_LIBPYTHON.get(context, _FIX_LIBPYTHON["check"])
 
 
 _FIX_EXECUTABLE = (
@@ -146,23 +175,48 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in raw)
 
 
-def libpython_problems(info: ElfInfo) -> List[Problem]:
+def libpython_problems(
+    info: ElfInfo, allowed: bool = False, context: str = "check", backend_hint: str = ""
+) -> List[Problem]:
     """An extension module must not link libpython (PEP 513); a program that embeds Python
-    legitimately does, but then starts only where that library is installed."""
-    if info.is_executable:
-        return [
-            Problem(
-                EXECUTABLE_NEEDS_LIBPYTHON, ERROR,
-                f"is a program that embeds Python through {printable(name)} (DT_NEEDED), not an extension "
-                "module: it starts only where that library is installed",
-                _FIX_EXECUTABLE, name,
-            )
-            for name in libpython_needed(info)
-        ]
-    return [
-        Problem(NEEDS_LIBPYTHON, ERROR, f"needs {printable(name)} (DT_NEEDED)", _FIX_LIBPYTHON, name)
-        for name in libpython_needed(info)
-    ]
+    legitimately does, but then starts only where that library is installed.
+
+    ``allowed``: the file matches ``allow`` (it may link libpython): the finding stays, so
+    the summary counts it, but it offers no fix (results.FileResult.waived)."""
+    out: List[Problem] = []
+    for name in libpython_needed(info):
+        shown = printable(name)
+        if info.is_executable:
+            message = (f"is a program that embeds Python through {shown} (DT_NEEDED), not an extension "
+                       "module: it starts only where that library is installed")
+            code, fix = EXECUTABLE_NEEDS_LIBPYTHON, _FIX_EXECUTABLE
+        else:
+            message, code, fix = f"needs {shown} (DT_NEEDED)", NEEDS_LIBPYTHON, libpython_fix(context, backend_hint)
+        if allowed:
+            message += "; allowed to link libpython (matches allow)"
+            fix = ""
+        out.append(Problem(code, ERROR, message, fix, name))
+    return out
+
+
+def leaked_rpath_problems(info: ElfInfo, exists: Callable[[str], bool], reported: Iterable[str] = ()) -> List[Problem]:
+    """Absolute RPATH/RUNPATH entries that do not exist on this machine: the build machine's
+    layout (a CI runner's temporary directory), searched on every user's machine. A note:
+    harmless unless someone creates that directory, and nothing to do with libpython."""
+    skip = set(reported)
+    out: List[Problem] = []
+    for kind, entries in (("RPATH", info.rpath), ("RUNPATH", info.runpath)):
+        for entry in dict.fromkeys(entries):
+            if entry in skip or uses_origin(entry) or not entry.startswith("/") or exists(entry):
+                continue
+            out.append(Problem(
+                LEAKED_RPATH, NOTE,
+                f"{kind} entry {printable(entry)} does not exist on this machine: it leaks the build machine's "
+                "layout, and ld.so searches that path on every machine the file is installed on",
+                "drop the -Wl,-rpath (CMake: the build RPATH) that put it there, or use $ORIGIN-relative entries",
+                entry,
+            ))
+    return out
 
 
 def rpath_problems(info: ElfInfo, removable: Iterable[str]) -> List[Problem]:

@@ -33,9 +33,13 @@ def problem_lines(result: FileResult, where: str = "") -> List[str]:
     name = f"{where}: {result.path}" if where else result.path
     out = []
     for p in result.problems:
-        label = result.verdict if p.severity == ERROR else p.severity
+        if p.severity != ERROR:
+            label = p.severity
+        else:
+            label = "allowed" if result.waived(p) else ("unreadable" if result.info is None else "violation")
+        fix = f"; fix: {p.fix}" if p.fix else ""  # an allowed libpython link has nothing to fix
         # Names come from the scanned file: escape what cannot be printed on one line.
-        out.append(printable(f"{name}: {label}: {p.message}; fix: {p.fix}"))
+        out.append(printable(f"{name}: {label}: {p.message}{fix}"))
     return out
 
 
@@ -44,24 +48,34 @@ def needs_libpython(result: FileResult) -> bool:
     return any(p.code == NEEDS_LIBPYTHON and p.severity == ERROR for p in result.problems)
 
 
-def summary(report: ScanReport) -> str:
+def summary(report: ScanReport, kind: str = "") -> str:
+    """One line for a target. ``kind`` "directory": a directory is "nothing to check" only
+    when it holds no ELF file and no wheel (the CLI makes it a target only then, or when
+    its tree holds ELF files)."""
     n = len(report.files)
     noun = "ELF file" if n == 1 else "ELF files"
     failed = report.failures
-    allowed = sum(1 for f in report.files if f.verdict == "allowed")
-    extra = f" ({allowed} allowed by configuration)" if allowed else ""
-    if not failed and not report.errors:
+    allowed = sum(1 for f in report.files if any(f.waived(p) for p in f.problems))
+    extra = f" ({allowed} allowed to link libpython)" if allowed else ""
+    if not failed and not report.errors and not report.internal_errors:
+        if n == 0 and kind == "directory":
+            return f"nothing to check in {report.target}: no ELF file and no wheel in it"
+        if n == 0:
+            return f"checked 0 ELF files in {report.target}: nothing checked (no ELF file in it)"
         return f"checked {n} {noun} in {report.target}: none needs libpython{extra}"
     unreadable = sum(1 for f in failed if f.verdict == "unreadable")
     parts = []
     if report.errors:  # each is printed on its own line by the caller
         k = len(report.errors)
         parts.append(f"{k} problem{'s' if k != 1 else ''} with the wheel itself")
-    libpython = sum(1 for f in failed if f.verdict != "unreadable" and needs_libpython(f))
+    if report.internal_errors:  # likewise; a bug, not a verdict
+        k = len(report.internal_errors)
+        parts.append(f"{k} file{'s' if k != 1 else ''} not judged because of an internal error")
+    libpython = sum(1 for f in failed if f.verdict != "unreadable" and needs_libpython(f) and not f.allowed)
     if libpython:
         parts.append(f"{libpython} {'violates' if libpython == 1 else 'violate'} the no-libpython rule")
-    programs = sum(1 for f in failed if f.verdict != "unreadable" and not needs_libpython(f) and any(
-        p.code == EXECUTABLE_NEEDS_LIBPYTHON and p.severity == ERROR for p in f.problems))
+    programs = sum(1 for f in failed if f.verdict != "unreadable" and not needs_libpython(f) and not f.allowed
+                   and any(p.code == EXECUTABLE_NEEDS_LIBPYTHON and p.severity == ERROR for p in f.problems))
     if programs:
         parts.append(f"{programs} {'program embeds' if programs == 1 else 'programs embed'} Python through libpython")
     others = len(failed) - unreadable - libpython - programs
@@ -77,8 +91,12 @@ JSON_SCHEMA_VERSION = 1
 VERDICTS = ("clean", "violation", "allowed", "unreadable")
 
 
-def file_document(result: FileResult) -> Dict[str, Any]:
-    """The JSON form of one ELF file; load-time fields are null when it could not be read."""
+def file_document(result: FileResult, libraries: Optional[Sequence[Mapping[str, Optional[str]]]] = None
+                  ) -> Dict[str, Any]:
+    """The JSON form of one ELF file; load-time fields are null when it could not be read.
+
+    ``libraries``: where each DT_NEEDED was found (the symbol check's record), null when
+    the symbol check did not resolve the file."""
     info = result.info
     return {
         "path": result.path,
@@ -88,6 +106,8 @@ def file_document(result: FileResult) -> Dict[str, Any]:
         "rpath": list(info.rpath) if info else None,
         "runpath": list(info.runpath) if info else None,
         "soname": info.soname if info else None,
+        "is_program": info.is_executable if info else None,
+        "libraries": [dict(row) for row in libraries] if libraries is not None else None,
         "problems": [
             {"code": p.code, "severity": p.severity, "message": p.message, "fix": p.fix, "detail": p.detail}
             for p in result.problems
@@ -102,6 +122,9 @@ def check_document(
     notes: Sequence[Sequence[str]] = (),
     symbols: Sequence[Mapping[str, Optional[str]]] = (),
     warnings: Sequence[Sequence[str]] = (),
+    libraries: Sequence[Mapping[str, Sequence[Mapping[str, Optional[str]]]]] = (),
+    unused_allow: Sequence[str] = (),
+    skipped: Sequence[str] = (),
 ) -> Dict[str, Any]:
     """One JSON document for a ``check`` run over (kind, report) pairs; see docs/check-json-schema.json.
 
@@ -109,7 +132,9 @@ def check_document(
 
     ``notes[i]`` holds what the whole-wheel checks of target ``i`` could not verify,
     ``symbols[i]`` whether its symbols were checked, ``warnings[i]`` findings about the
-    target itself that do not fail it (a wheel whose name and WHEEL tags disagree).
+    target itself that do not fail it (a wheel whose name and WHEEL tags disagree),
+    ``libraries[i]`` where each file's DT_NEEDED entries were found. ``unused_allow``:
+    allow patterns that matched no file; ``skipped``: virtual environments not walked.
     """
     totals = {v: 0 for v in VERDICTS}
     out_targets = []
@@ -122,11 +147,13 @@ def check_document(
                 "kind": kind,
                 "ok": not report.failed,
                 "errors": list(report.errors),
+                "internal_errors": list(report.internal_errors),
                 "notes": list(notes[i]) if i < len(notes) else [],
                 "warnings": list(warnings[i]) if i < len(warnings) else [],
                 "symbol_check": dict(symbols[i]) if i < len(symbols) else {"status": "off", "reason": None},
-                "summary": summary(report),
-                "files": [file_document(f) for f in report.files],
+                "summary": summary(report, kind),
+                "files": [file_document(f, libraries[i].get(f.path) if i < len(libraries) else None)
+                          for f in report.files],
             }
         )
     return {
@@ -136,5 +163,8 @@ def check_document(
         "exit_status": exit_status,
         "ok": exit_status == 0,
         "totals": {"files": sum(totals.values()), **totals},
+        "internal_error": any(t["internal_errors"] for t in out_targets),
+        "unused_allow": list(unused_allow),
+        "skipped": list(skipped),
         "targets": out_targets,
     }

@@ -12,10 +12,17 @@ from typing import Mapping, Optional, Protocol, Sequence, Tuple
 from .elf import ElfInfo
 from .sources import ByteSource
 
-__all__ = ["ERROR", "WARNING", "FileResult", "Problem", "ScanOptions", "ScanReport", "WheelCheck"]
+__all__ = [
+    "ERROR", "LIBPYTHON_CODES", "NOTE", "WARNING", "FileResult", "Problem", "ScanOptions", "ScanReport", "WheelCheck",
+]
 
 ERROR = "error"
 WARNING = "warning"
+#: Worth knowing, not wrong: never fails anything, whatever the mode.
+NOTE = "note"
+#: The findings ``allow`` waives: linking libpython (a module, or a program that embeds
+#: Python). ``allow`` means "may link libpython" and nothing more.
+LIBPYTHON_CODES = frozenset({"needs-libpython", "executable-needs-libpython"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,15 @@ class ScanOptions:
     interpreter_libdirs: Tuple[str, ...] = ()
     check_rpath: bool = True
     checks: Tuple[WheelCheck, ...] = ()  # fresh per scan
+    #: Where the verdict is read, which decides the fix a libpython link gets: "check" (a
+    #: finished wheel or tree), "build" (a setuptools build with the plugin on, no wheel
+    #: yet) or "backend" (the wrapper around another PEP 517 backend, named by backend_hint).
+    context: str = "check"
+    backend_hint: str = ""
+
+    def notes(self) -> Tuple[str, ...]:
+        """What the whole-wheel checks could not verify: said by the CLI and the build log alike."""
+        return tuple(str(n) for c in self.checks for n in getattr(c, "notes", ()))
 
 
 @dataclass(frozen=True)
@@ -53,13 +69,20 @@ class FileResult:
     problems: Tuple[Problem, ...]
     allowed: bool = False
 
+    def waived(self, problem: Problem) -> bool:
+        """Is this finding waived by ``allow`` (a libpython link of a file allowed to have one)?"""
+        return self.allowed and problem.code in LIBPYTHON_CODES
+
     @property
     def verdict(self) -> str:
+        """"violation" when any error is not waived; "allowed" when the only errors are
+        waived libpython links; else "clean" (warnings and notes never fail a file)."""
         if self.info is None:
             return "unreadable"
-        if any(p.severity == ERROR for p in self.problems):
-            return "allowed" if self.allowed else "violation"
-        return "clean"
+        errors = [p for p in self.problems if p.severity == ERROR]
+        if any(not self.waived(p) for p in errors):
+            return "violation"
+        return "allowed" if errors else "clean"
 
     @property
     def failed(self) -> bool:
@@ -71,10 +94,12 @@ class ScanReport:
     target: str
     files: Tuple[FileResult, ...]
     errors: Tuple[str, ...] = field(default=())  # problems of the container itself
+    #: Bugs met while judging (errors.InternalError lines): no verdict on those files.
+    internal_errors: Tuple[str, ...] = field(default=())
 
     @property
     def failed(self) -> bool:
-        return bool(self.errors) or any(f.failed for f in self.files)
+        return bool(self.errors) or bool(self.internal_errors) or any(f.failed for f in self.files)
 
     @property
     def failures(self) -> Tuple[FileResult, ...]:

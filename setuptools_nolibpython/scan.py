@@ -10,36 +10,50 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from . import policy, wheelsafety
 from .elf import ELF_MAGIC, read_elf
-from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError
+from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, InternalError, SourceError
 from .policy import dir_has_libpython, is_allowed
 from .results import ERROR, FileResult, Problem, ScanOptions, ScanReport
 from .sources import ByteSource, FileSource
 
-__all__ = ["is_elf_file", "iter_tree_files", "scan_elf_files", "scan_file", "scan_paths", "scan_tree", "scan_wheel"]
+__all__ = [
+    "Collected", "DirSurvey", "collect_elf_files", "collect_paths", "collect_wheel", "finish_scan", "is_elf_file",
+    "iter_tree_files", "scan_elf_files", "scan_file", "scan_paths", "scan_tree", "scan_wheel", "survey_dir",
+]
 
 
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
+    """The verdict on one ELF file. The reader's own errors make it unreadable; anything
+    else is a bug here, raised as InternalError (one line, never a verdict on the file)."""
     try:
-        info = read_elf(src)
-    except ElfReadError as exc:
+        return _judge_file(path, src, options)
+    except (ElfReadError, SourceError, OSError) as exc:  # the reader's own: the file's fault
         return FileResult(path, None, (_unreadable(exc),))
-    problems: List[Problem] = policy.libpython_problems(info)
+    except Exception as exc:  # a bug, whatever its type: never "unreadable", never "clean"
+        raise InternalError(path, exc) from exc
+
+
+def _judge_file(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
+    info = read_elf(src)
+    allowed = is_allowed(path, options.allow)
+    problems: List[Problem] = policy.libpython_problems(info, allowed, options.context, options.backend_hint)
     if options.check_rpath:
         drop = policy.removable_rpath_entries(
             info, options.interpreter_libdirs, dir_has_libpython, os.path.exists
         )
         problems += policy.rpath_problems(info, drop)
+        problems += policy.leaked_rpath_problems(info, os.path.isdir, drop)
     for check in options.checks:
         try:
             check.collect(path, src, info)
         except ElfReadError as exc:
             problems.append(_unreadable(exc))
             return FileResult(path, None, tuple(problems))
-    return FileResult(path, info, tuple(problems), is_allowed(path, options.allow))
+    return FileResult(path, info, tuple(problems), allowed)
 
 
 def _unreadable(exc: BaseException) -> Problem:
@@ -51,26 +65,48 @@ def _unreadable(exc: BaseException) -> Problem:
     )
 
 
-def _finish(target: str, results: List[FileResult], options: ScanOptions, errors: Sequence[str] = ()) -> ScanReport:
+@dataclass
+class Collected:
+    """A target read but not yet judged as a whole: the whole-wheel checks have seen every
+    file (collect) and wait for finish_scan, so that several targets can first be told
+    about each other (symbols.check_together: wheels checked together)."""
+
+    target: str
+    results: List[FileResult]
+    options: ScanOptions
+    errors: Sequence[str] = ()
+    internal: List[str] = field(default_factory=list)
+
+
+def finish_scan(collected: Collected) -> ScanReport:
+    """Run the whole-wheel checks over what was collected; the target's ScanReport."""
+    results, options = collected.results, collected.options
+    internal = list(collected.internal)
     extra: Dict[str, List[Problem]] = {}
     for check in options.checks:
-        for path, probs in check.finish().items():
+        try:
+            found = check.finish()
+        except Exception as exc:  # a bug in a whole-wheel check: no verdict from it
+            internal.append(str(InternalError(collected.target, exc)))
+            continue
+        for path, probs in found.items():
             extra.setdefault(path, []).extend(probs)
     if extra:
         results = [
             FileResult(r.path, r.info, r.problems + tuple(extra.get(r.path, ())), r.allowed) if r.info else r
             for r in results
         ]
-    return ScanReport(target, tuple(results), tuple(errors))
+    return ScanReport(collected.target, tuple(results), tuple(collected.errors), tuple(internal))
 
 
-def iter_tree_files(root: str) -> Iterator[Tuple[str, str]]:
+def iter_tree_files(root: str, skip_dir: Optional[Callable[[str], bool]] = None) -> Iterator[Tuple[str, str]]:
     """(relative posix path, absolute path) of the files a wheel built from ``root`` holds, sorted.
 
     What bdist_wheel writes: regular files, and symlinks to regular files (the zip gets
     the target's bytes), but never what lies under a symlinked directory (its walk does
     not follow those). Scanning exactly that set is the point: a skipped symlink would
-    ship unverified.
+    ship unverified. ``skip_dir(path)`` True: do not walk into that directory (the CLI's
+    virtual environments; a build tree skips nothing).
     """
     # The relative name is carried down with each directory (os.path.relpath per file
     # was a third of the scan of a 12,000-file torch tree).
@@ -85,7 +121,8 @@ def iter_tree_files(root: str) -> Iterator[Tuple[str, str]]:
         for e in entries:
             try:
                 if e.is_dir(follow_symlinks=False):
-                    stack.append((e.path, rel + e.name + "/"))
+                    if skip_dir is None or not skip_dir(e.path):
+                        stack.append((e.path, rel + e.name + "/"))
                 elif e.is_file(follow_symlinks=True):
                     found.append((rel + e.name, e.path))
             except OSError:
@@ -117,30 +154,82 @@ def scan_file(path: str, options: ScanOptions, relpath: Optional[str] = None) ->
 
 def scan_paths(target: str, files: Sequence[Tuple[str, str]], options: ScanOptions) -> ScanReport:
     """Scan (relative name, absolute path) pairs; non-ELF files are passed over."""
-    return scan_elf_files(target, [(rel, path) for rel, path in files if is_elf_file(path)], options)
+    return finish_scan(collect_paths(target, files, options))
+
+
+def collect_paths(target: str, files: Sequence[Tuple[str, str]], options: ScanOptions) -> Collected:
+    return collect_elf_files(target, [(rel, path) for rel, path in files if is_elf_file(path)], options)
+
+
+def collect_elf_files(target: str, files: Sequence[Tuple[str, str]], options: ScanOptions) -> Collected:
+    out = Collected(target, [], options)
+    for rel, path in files:
+        try:
+            out.results.append(scan_file(path, options, rel))
+        except InternalError as exc:
+            out.internal.append(str(exc))
+    return out
 
 
 def scan_elf_files(target: str, files: Sequence[Tuple[str, str]], options: ScanOptions) -> ScanReport:
     """Scan pairs already known to be ELF files (by magic): no second look at each file."""
-    return _finish(target, [scan_file(path, options, rel) for rel, path in files], options)
+    return finish_scan(collect_elf_files(target, files, options))
 
 
 def scan_tree(root: str, options: ScanOptions) -> ScanReport:
     return scan_paths(root, list(iter_tree_files(root)), options)
 
 
+@dataclass(frozen=True)
+class DirSurvey:
+    """What ``nolibpython check DIR`` finds under DIR: loose files (the tree), wheels (each
+    its own target) and the virtual environments it did not walk into."""
+
+    files: Tuple[Tuple[str, str], ...]
+    wheels: Tuple[str, ...]
+    venvs: Tuple[str, ...]
+
+
+def survey_dir(root: str) -> DirSurvey:
+    """Walk ``root`` for the CLI: ``.whl`` files apart, and no descent into a directory
+    holding ``pyvenv.cfg`` (a virtual environment's interpreter is not the project's file;
+    ``root`` itself is walked even when it is one: checking an environment is asked for)."""
+    files: List[Tuple[str, str]] = []
+    wheels: List[str] = []
+    venvs: List[str] = []
+
+    def is_venv(path: str) -> bool:
+        if os.path.isfile(os.path.join(path, "pyvenv.cfg")):
+            venvs.append(path)
+            return True
+        return False
+
+    for rel, path in iter_tree_files(root, is_venv):
+        if rel.endswith(".whl"):
+            wheels.append(path)
+        else:
+            files.append((rel, path))
+    return DirSurvey(tuple(files), tuple(wheels), tuple(sorted(venvs)))
+
+
 def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
-    """Scan a wheel in place, streaming each member; nothing is extracted to disk.
+    """Scan a wheel in place, streaming each member; nothing is extracted to disk."""
+    return finish_scan(collect_wheel(path, options))
+
+
+def collect_wheel(path: str, options: ScanOptions) -> Collected:
+    """Read a wheel in place, member by member, for finish_scan.
 
     Two stages: the container (wheelsafety.WheelContents: hostile names, links, bombs,
     RECORD; a small wheel's members verified one by one), then each member it hands on
     is judged if it is an ELF file.
     """
-    results: List[FileResult] = []
+    out = Collected(path, [], options)
     try:
         zf = zipfile.ZipFile(path)
     except ZIP_ERRORS as exc:
-        return ScanReport(path, (), (f"not a readable wheel (zip): {exc}",))
+        out.errors = (f"not a readable wheel (zip): {exc}",)
+        return out
     with zf:
         contents = wheelsafety.WheelContents(zf)
         for member in contents.members():
@@ -148,7 +237,10 @@ def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
             try:
                 with member.open(zf) as src:
                     if src.read(0, 4) == ELF_MAGIC:
-                        results.append(_judge(name, src, options))
-            except MEMBER_ERRORS as exc:  # one line per member, never a traceback
-                results.append(FileResult(name, None, (_unreadable(exc),)))
-    return _finish(path, results, options, contents.problems)
+                        out.results.append(_judge(name, src, options))
+            except InternalError as exc:
+                out.internal.append(str(exc))
+            except MEMBER_ERRORS as exc:  # opening or inflating the member: one line, never a traceback
+                out.results.append(FileResult(name, None, (_unreadable(exc),)))
+        out.errors = tuple(contents.problems)
+    return out

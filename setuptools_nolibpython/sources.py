@@ -17,7 +17,7 @@ import zipfile
 from collections import deque
 from typing import IO, Deque, List, Optional, Protocol, Tuple
 
-from .errors import SourceError
+from .errors import ZIP_ERRORS, SourceError
 
 __all__ = ["DEFAULT_PREFIX_CAP", "DEFAULT_WINDOW", "ByteSource", "BytesSource", "FileSource", "ZipMemberSource"]
 
@@ -128,7 +128,10 @@ class ZipMemberSource:
     def _open(self) -> IO[bytes]:
         if self._stream is not None:
             self._stream.close()
-        self._stream = self._zf.open(self._info)
+        try:
+            self._stream = self._zf.open(self._info)
+        except ZIP_ERRORS as exc:  # the member's own fault: the reader's error, not a bug
+            raise SourceError(f"cannot open the member: {exc}") from None
         self._pos = 0
         self._recent.clear()
         self._recent_size = 0
@@ -137,7 +140,10 @@ class ZipMemberSource:
     def _pull(self, n: int) -> bytes:
         """Next ``n`` bytes of the stream, keeping what falls in the prefix and window."""
         stream = self._stream if self._stream is not None else self._open()
-        data = stream.read(n)
+        try:
+            data = stream.read(n)
+        except ZIP_ERRORS as exc:  # a bad deflate stream, a CRC mismatch: the member's fault
+            raise SourceError(f"cannot inflate the member at {self._pos:#x}: {exc}") from None
         if len(data) != n:
             raise SourceError(f"member ended at {self._pos + len(data):#x}, before its declared size")
         have = len(self._prefix)

@@ -25,19 +25,18 @@ size. Libraries outside the wheel are read once per process.
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import posixpath
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
 
 from . import syslibs
 from .dynsym import symbol_key
-from .elf import ElfInfo, describe_machine
+from .elf import ElfInfo, describe_machine, expand_origin
 from .errors import ElfReadError
 from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
-from .logs import get_logger
 from .names import is_libpython_filename
 from .pybuild import (
     ABI3T_MINIMUM,
@@ -63,12 +62,10 @@ __all__ = [
     "STABLE_ABI",
     "UNRESOLVED",
     "SymbolCheck",
+    "check_together",
     "symbol_checks",
     "symbol_status",
 ]
-
-log = get_logger(__name__)
-
 
 UNRESOLVED = "unresolved-symbol"
 EMBEDDED_RUNTIME = "embedded-runtime"
@@ -107,8 +104,7 @@ def _leaves_wheel(entry: str, requester: str) -> bool:
     """True when an RPATH/RUNPATH entry of ``requester`` names a directory outside the wheel."""
     if "$ORIGIN" not in entry and "${ORIGIN}" not in entry:
         return True
-    origin = posixpath.dirname(requester) or "."
-    path = posixpath.normpath(entry.replace("${ORIGIN}", origin).replace("$ORIGIN", origin))
+    path = posixpath.normpath(expand_origin(entry, posixpath.dirname(requester) or "."))
     return path.startswith("/") or path == ".." or path.startswith("../")
 
 
@@ -119,10 +115,13 @@ class SymbolCheck:
     global scope modules will be imported into (default: the running one); ``wheel_tags``
     the wheel's tags or file name (``cp39-abi3-manylinux_2_17_x86_64``), and
     ``limited_api`` an explicit Stable ABI target ("3.9", "cp39", 0x03090000).
-    ``missing_libraries`` "error" makes a DT_NEEDED that nothing provides an error (for
-    finished wheels, ``nolibpython check``); a build keeps "warn", because auditwheel
-    repair bundles such libraries after the build.
-    ``notes`` collects what could not be checked, for people.
+    ``missing_libraries`` "error" is strict mode (``--strict``, ``strict = true``): a
+    DT_NEEDED that nothing checked here provides becomes an error. By default it is a
+    warning, as ld.so decides: the name is satisfied by any object already loaded with
+    that SONAME (another package's import, ctypes), or by the target system.
+    ``loaded_first`` holds libraries of targets checked together with this one (the
+    wheels of its dependencies), by name; ``libraries`` records, per file, where each
+    DT_NEEDED was found (``--json``). ``notes`` collects what could not be checked.
     """
 
     def __init__(
@@ -132,6 +131,7 @@ class SymbolCheck:
         wheel_tags: Iterable[str] = (),
         limited_api: Union[str, int, Tuple[int, int], None] = None,
         missing_libraries: str = "warn",
+        environment: bool = False,
     ) -> None:
         if severity not in ("error", "warn"):
             raise ValueError(f"severity must be 'error' or 'warn', not {severity!r}")
@@ -156,6 +156,12 @@ class SymbolCheck:
             else (cp_versions[0] if self.abi3_wheel and cp_versions else None)
         )
         self.files: Dict[str, LoadedObject] = {}
+        self.loaded_first: Dict[str, Tuple[str, LoadedObject]] = {}  # name -> (target, library)
+        #: The files are an installed environment (site-packages): every library in it may
+        #: have been loaded first by another distribution's import, so it satisfies any
+        #: file's DT_NEEDED by name, as the libraries of wheels checked together do.
+        self.environment = environment
+        self.libraries: Dict[str, List[Dict[str, Optional[str]]]] = {}
         self.notes: List[str] = []
         #: abi3t modules' target: the wheel's, but never below 3.15, where abi3t begins.
         self.abi3t_target: Version = max(self.limited_api or ABI3T_MINIMUM, ABI3T_MINIMUM)
@@ -296,7 +302,6 @@ class SymbolCheck:
             )
         self.unchecked = why
         self.notes.append(f"symbols not checked: {why}")
-        log.warning("%s", self.notes[-1])
         return None
 
     def _libc(self, obj: LoadedObject) -> Optional[str]:
@@ -336,7 +341,20 @@ class SymbolCheck:
                 "modules shipped beside it (a frozen application), so they were judged against its symbols "
                 "as well as the interpreter's"
             )
-        closures = {o.path: load_closure(o, resolver, None if o.is_executable else scope.loaded) for o in targets}
+        # Only a library this process could have loaded: same class and machine as the interpreter.
+        first = {name: lib for name, (_t, lib) in self.loaded_first.items()
+                 if lib.elf_class == scope.elf_class and lib.machine == scope.machine}
+        if self.environment:
+            for lib in self.files.values():
+                if not lib.is_executable and not lib.has_module_init:
+                    for name in filter(None, (lib.soname, posixpath.basename(lib.path))):
+                        first.setdefault(name, lib)
+        closures = {
+            o.path: load_closure(o, resolver, None if o.is_executable else {**first, **scope.loaded})
+            for o in targets
+        }
+        for o in targets:
+            self._record_libraries(o, closures[o.path], scope.loaded)
         host_closures = [closures[h.path] for h in hosts]
         # A library that a module loads is resolved in that module's scope too (dlopen's local
         # scope): for each wheel library, the closures of the files that load it.
@@ -368,17 +386,9 @@ class SymbolCheck:
             resolver = Resolver(self.files, obj.elf_class, obj.machine, search_system=False)
             closure = load_closure(obj, resolver)
             for name, requester in dict.fromkeys(closure.missing):
-                if is_libpython_filename(name) or syslibs.is_system_library(name):
+                if is_libpython_filename(name) or syslibs.is_system_library(name) or name in self.loaded_first:
                     continue
-                out.add(obj.path, Problem(
-                    MISSING_LIBRARY, WARNING,
-                    f"needs {name} (DT_NEEDED of {requester}), which is not in the wheel and not a system "
-                    "library of the manylinux/musllinux policies (the file is built for another machine, so "
-                    "this machine's libraries were not searched)",
-                    "bundle the library in the wheel (auditwheel repair) or make sure the target "
-                    "systems provide it",
-                    name,
-                ))
+                out.add(obj.path, self._nothing_provides(name, requester, WARNING, foreign=True))
 
     def _judge(
         self, obj: LoadedObject, own: Closure, contexts: List[Closure], scope: InterpreterScope, out: _Verdicts,
@@ -422,48 +432,82 @@ class SymbolCheck:
         return len(keyed) - len(unresolved)
 
     def _missing_library(self, name: str, requester: str) -> Problem:
-        """A DT_NEEDED nothing provides. The loader refuses the file then ("cannot open shared
-        object file"), so it is an error, unless the target may well provide it: a library the
-        manylinux/musllinux policies leave to the system, or one the requester's RPATH/RUNPATH
-        looks for outside the wheel (another distribution's directory, an absolute path).
-        Programs get a warning: no Python import loads them, and a wheel's program that cannot
-        start (a test binary, say) does not break the package's modules."""
+        """A DT_NEEDED nothing checked here provides. ld.so satisfies a needed name from any
+        object already loaded with that SONAME, so whether the import works depends on what
+        ran first (the package's ctypes preload, a dependency's import) or on the target
+        system: a warning, never a bundling advice; an error only in strict mode.
+        Programs stay warnings: no import preloads anything for them, and a wheel's
+        program that cannot start (a test binary, say) does not break its modules."""
         req = self.files.get(requester)
-        outside = req is None or any(_leaves_wheel(e, requester) for e in (*req.rpath, *req.runpath))
-        shipped = sorted(p for p in self.files if posixpath.basename(p) == name)
         program = req is not None and req.is_executable
-        env_dirs = [d for d in os.environ.get("LD_LIBRARY_PATH", "").split(":") if d]
-        if any(os.path.exists(os.path.join(d, name)) for d in env_dirs):
-            outside, shipped = True, []  # ld.so finds it here, through the environment
+        severity = WARNING if program else self.missing_severity
+        shipped = sorted(p for p in self.files if posixpath.basename(p) == name)
         if shipped:  # the wheel has it, where this file's search path does not look
             rel = posixpath.relpath(posixpath.dirname(shipped[0]), posixpath.dirname(requester) or ".")
-            fails = "the program fails to start with" if program else "loading it fails with"
+            if program:
+                works = f"the program fails to start with \"{name}: cannot open shared object file\""
+            else:
+                works = (f"the import works only where something loads {name} first (the package's __init__ "
+                         f"with ctypes, say), else it fails with \"ImportError: {name}: cannot open shared "
+                         "object file\"")
             return Problem(
-                MISSING_LIBRARY, WARNING if program else self.missing_severity,
+                MISSING_LIBRARY, severity,
                 f"needs {name} (DT_NEEDED of {requester}); the wheel ships {shipped[0]}, but no RPATH/RUNPATH "
-                f"of {requester} reaches it: {fails} \"{name}: cannot open shared object file\"",
-                f"add an RPATH of $ORIGIN/{rel} "
-                f"to {requester} (auditwheel repair sets it), or move the library beside it",
+                f"of {requester} reaches it: {works}",
+                ("" if program else "nothing to do if the package loads it first; otherwise ")
+                + f"add an RPATH of $ORIGIN/{rel} to {requester} (auditwheel repair sets it), or move the "
+                "library beside it",
                 name,
             )
-        if outside or program:
-            return Problem(
-                MISSING_LIBRARY, WARNING,
-                f"needs {name} (DT_NEEDED of {requester}), which is neither in the wheel nor in this "
-                "machine's library path; its undefined symbols were not checked",
-                "bundle the library in the wheel (auditwheel repair) or make sure the target "
-                "systems provide it",
-                name,
-            )
+        return self._nothing_provides(name, requester, severity, program=program)
+
+    def _nothing_provides(
+        self, name: str, requester: str, severity: str, program: bool = False, foreign: bool = False
+    ) -> Problem:
+        """The one wording of a library found nowhere: when the load works, and no bundling advice
+        (the library may be the system's, or another package's that is imported first).
+        ``foreign``: the file is built for another machine, whose libraries were not searched."""
+        where = "not in the wheel" + (" or the wheels checked with it" if self.loaded_first else "")
+        if foreign:
+            where += "; this machine's libraries were not searched: the file is built for another machine"
+        else:
+            where += ", not in this machine's library path, not reached by its RPATH/RUNPATH"
+        if program:
+            works = (f"the program starts only where the system provides {name}, else it fails with "
+                     f"\"{name}: cannot open shared object file\"")
+            fix = f"make sure the systems that run the program provide {name}"
+        else:
+            works = (f"the import works where the system provides {name}, or where something loads a library "
+                     f"with that name first (another package's import, ctypes); elsewhere it fails with "
+                     f"\"ImportError: {name}: cannot open shared object file\"")
+            fix = ("nothing to do if the target systems provide it or a dependency loads it first; to confirm a "
+                   "dependency's wheel ships it, check the wheels together (nolibpython check WHEEL DEPENDENCY.whl)")
         return Problem(
-            MISSING_LIBRARY, self.missing_severity,
-            f"needs {name} (DT_NEEDED of {requester}), which is not in the wheel, not in this machine's "
-            "library path, not a system library the manylinux/musllinux policies allow, and not looked for "
-            f"outside the wheel by its RPATH/RUNPATH: loading it fails with \"ImportError: {name}: cannot "
-            "open shared object file\"",
-            f"bundle {name} in the wheel (auditwheel repair), or correct the DT_NEEDED name if it is a typo",
+            MISSING_LIBRARY, severity,
+            f"needs {name} (DT_NEEDED of {requester}), which nothing checked here provides ({where}): {works}; its "
+            "undefined symbols were not checked",
+            fix,
             name,
         )
+
+    def _record_libraries(self, obj: LoadedObject, closure: Closure, interpreter: Mapping[str, LoadedObject]) -> None:
+        """Where each DT_NEEDED of ``obj`` was found, for ``--json``."""
+        found = {name: dep for name, requester, dep in closure.found if requester == obj.path}
+        rows: List[Dict[str, Optional[str]]] = []
+        for name in obj.needed:
+            dep = found.get(name)
+            if dep is None:
+                rows.append({"name": name, "found_in": "nowhere", "path": None})
+            elif name in self.loaded_first and self.loaded_first[name][1] is dep:
+                target = self.loaded_first[name][0]
+                rows.append({"name": name, "found_in": "checked-with", "path": f"{target}: {dep.path}"})
+            elif dep.in_wheel:
+                rows.append({"name": name, "found_in": "wheel", "path": dep.path})
+            elif interpreter.get(name) is dep:
+                rows.append({"name": name, "found_in": "interpreter", "path": dep.path})
+            else:
+                rows.append({"name": name, "found_in": "system", "path": dep.path})
+        self.libraries[obj.path] = rows
 
     def _elsewhere(self, obj: LoadedObject, sym: str) -> Optional[str]:
         """Another file of the wheel that exports ``sym`` although ``obj`` does not load it."""
@@ -577,7 +621,8 @@ def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:
 
 
 def symbol_checks(
-    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = (), missing_libraries: str = "warn"
+    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = (), missing_libraries: str = "warn",
+    environment: bool = False,
 ) -> Tuple[SymbolCheck, ...]:
     """The one factory of whole-wheel symbol checks, for the build and the CLI alike.
 
@@ -585,11 +630,32 @@ def symbol_checks(
     guard on purpose: a broken symbols/ldso/interpreter module must fail loudly, never
     turn the check off and let every build pass. ``missing_libraries`` "error" is for a
     finished wheel (the CLI); a build leaves unbundled libraries to auditwheel.
+    ``environment``: the files are an installed environment (SymbolCheck.environment).
     """
     if severity == "off":
         return ()
     return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags,
-                        missing_libraries=missing_libraries),)
+                        missing_libraries=missing_libraries, environment=environment),)
+
+
+def check_together(groups: Sequence[Tuple[str, Iterable[object]]]) -> None:
+    """Targets checked in one call (a package and its dependencies' wheels): a library that
+    one ships satisfies another's DT_NEEDED by name, as ld.so does once the dependency was
+    imported. Call after every target was collected, before any is finished.
+
+    ``groups`` pairs each target with its checks. A provider is offered with no DT_NEEDED of
+    its own: its dependency's import loaded those, in that package's layout, not this one's."""
+    checks = [(target, c) for target, cs in groups for c in cs if isinstance(c, SymbolCheck)]
+    for _target, check in checks:
+        for other_target, other in checks:
+            if other is check:
+                continue
+            for lib in other.files.values():
+                if lib.is_executable or lib.has_module_init:
+                    continue
+                shown = dataclasses.replace(lib, needed=(), in_wheel=False, ident=f"{other_target}!{lib.path}")
+                for name in filter(None, (lib.soname, posixpath.basename(lib.path))):
+                    check.loaded_first.setdefault(name, (other_target, shown))
 
 
 def symbol_status(checks: Iterable[object]) -> Dict[str, Optional[str]]:

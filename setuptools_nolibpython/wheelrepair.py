@@ -277,11 +277,17 @@ def _publish(tmp: str, final: str) -> None:
     os.replace(tmp, final)
 
 
-def _output_path(wheel: str, outdir: str) -> str:
+def _make_outdir(final: str) -> None:
+    """Create the output directory when a wheel is about to be written there, not before:
+    a run that writes nothing leaves nothing behind (not even an empty directory)."""
+    outdir = os.path.dirname(final)
     try:
         os.makedirs(outdir, exist_ok=True)
     except OSError as exc:
         raise RepairError(f"{outdir}: cannot create the output directory: {exc.strerror or exc}") from None
+
+
+def _output_path(wheel: str, outdir: str) -> str:
     final = os.path.join(outdir, os.path.basename(wheel))
     if os.path.exists(final) and os.path.samefile(final, wheel):
         raise RepairError(f"{wheel}: the output would replace the input; pass another directory with -w")
@@ -319,7 +325,10 @@ def repair_wheel(
         if not plans:
             if not force_copy:
                 return RepairResult(wheel, None, (), allowed, programs)
+            _make_outdir(final)
             return RepairResult(wheel, _copy_file(wheel, final), (), allowed, programs)
+        if not in_place:
+            _make_outdir(final)
         fixes = tuple(MemberFix(n, p.removed_needed, p.removed_rpath) for n, p in plans.items())
         drop = [n for n in zf.namelist() if n.startswith(record[: -len("RECORD")]) and n.endswith(_SIGNATURES)]
         tmp = _temp_beside(final)

@@ -18,7 +18,6 @@ setuptools' own ``error:`` lines do), never a traceback.
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any, Callable, Mapping, NoReturn, Optional
 
 from .config import TABLE, Config, force_enable, load_config
 from .errors import ConfigError, ViolationError
-from .logs import PREFIX, ROOT, get_logger
+from .logs import PREFIX, get_logger, show_on_stderr
 
 __all__ = ["build_sdist", "build_wheel"]
 
@@ -74,17 +73,6 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(f"error: {PREFIX}{message}")
 
 
-def _log_to_stderr() -> None:
-    """Other backends configure no logging: without this our info lines vanish."""
-    package = logging.getLogger(ROOT)  # every module's logger propagates to it
-    if not package.handlers and not logging.getLogger().handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        package.addHandler(handler)
-        package.setLevel(logging.INFO)
-        package.propagate = False
-
-
 def _import(spec: str, pyproject: Path) -> Any:
     """Import ``module`` or ``module:object`` the way PEP 517 front-ends do."""
     module_name, _, obj_path = spec.partition(":")
@@ -125,7 +113,7 @@ def _load() -> _Loaded:
         if not obj_path:
             spec = _SETUPTOOLS_BACKENDS[module_name]
     else:
-        _log_to_stderr()
+        show_on_stderr()  # other backends configure no logging: without this our lines vanish
     backend = _import(spec, pyproject)
     if backend is sys.modules[__name__]:
         _fail(f"{pyproject}: [tool.{TABLE}] backend = {config.backend!r} names this wrapper itself; name the "
@@ -168,7 +156,7 @@ def _verify(loaded: _Loaded, directory: str, name: str, editable: bool) -> str:
                 log.warning("%s", note)
             if outside.files:
                 enforce(list(outside.files), loaded.config, f"{outside.build_dir} (loaded by the editable wheel)",
-                        (name,), _hint(loaded))
+                        (name,), _hint(loaded), context="backend")
     except ViolationError as exc:
         try:
             os.unlink(wheel)  # the wheel is never handed over

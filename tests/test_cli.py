@@ -61,10 +61,13 @@ def test_real_wheel_checks_clean(project: str) -> None:
     assert doc["totals"] == {"files": expected, "clean": expected, "violation": 0, "allowed": 0, "unreadable": 0}
     (target,) = doc["targets"]
     assert target["kind"] == "wheel" and target["errors"] == []
-    assert all(f["problems"] == [] and f["needed"] is not None for f in target["files"])
+    # Notes only (scipy's RPATHs name the manylinux image's /opt/_internal paths): nothing fails.
+    assert all(f["needed"] is not None and all(p["severity"] == "note" for p in f["problems"])
+               for f in target["files"])
     human = cli("check", wheel)
     assert human.returncode == 0
-    assert human.stdout.strip().splitlines() == [f"checked {expected} ELF files in {wheel}: none needs libpython"]
+    lines = [ln for ln in human.stdout.strip().splitlines() if ": note: " not in ln]
+    assert lines == [f"checked {expected} ELF files in {wheel}: none needs libpython"]
 
 
 def test_torch_wheel_checks_clean() -> None:
@@ -98,7 +101,7 @@ def test_allow_glob_reports_allowed(pyenv_exe: Path) -> None:
     proc = cli("check", "--allow", "**/bin/python3*", pyenv_exe)
     assert proc.returncode == 0, proc.stdout
     assert "allowed: is a program that embeds Python through libpython3.11.so.1.0" in proc.stdout
-    assert "(1 allowed by configuration)" in proc.stdout
+    assert "(1 allowed to link libpython)" in proc.stdout
     doc = check_json("--allow", "nomatch*", "--allow", "**/bin/python3*", pyenv_exe, status=0)
     (f,) = files_of(doc).values()
     assert f["verdict"] == "allowed" and f["allowed"] is True

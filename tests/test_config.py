@@ -72,7 +72,7 @@ def test_unknown_key(table: Dict[str, Any], must_name: str, hint: Optional[str])
     msg = str(exc.value)
     assert "\n" not in msg
     assert msg.startswith("/p/pyproject.toml: unknown key " + must_name)
-    assert "known keys: allow, backend, check-symbols, enable, on-violation, strip-rpath" in msg
+    assert "known keys: allow, backend, check-symbols, enable, on-violation, strict, strip-rpath" in msg
     if hint:
         assert hint in msg
     else:

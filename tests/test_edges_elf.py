@@ -11,19 +11,31 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
-import subprocess
 import sys
-import sysconfig
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import jsonschema
 import pytest
-from elfgen import ElfSpec, record_line
+from elfgen import ElfSpec
 from elfgen import write as write_elf
-from support import DEBIAN_PYTHON, MODULE_C, PYENV_ROOT, REPO, require, run
+from support import DEBIAN_PYTHON, MODULE_C, PYENV_ROOT, require, run
+from support.cbuild import (
+    EXT,
+    INCLUDE,
+    LDVERSION,
+    LIBDIR,
+    LIBPL,
+    PY_TAG,
+    SCHEMA,
+    check_doc,
+    cli,
+    gcc,
+    make_wheel,
+    module,
+    problems_of,
+)
 
 from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
@@ -32,13 +44,7 @@ from setuptools_nolibpython.globs import match_path
 from setuptools_nolibpython.policy import is_allowed
 from setuptools_nolibpython.sources import FileSource
 
-INCLUDE = sysconfig.get_paths()["include"]
-LIBDIR = sysconfig.get_config_var("LIBDIR")
-LIBPL = sysconfig.get_config_var("LIBPL")
-LDVERSION = sysconfig.get_config_var("LDVERSION")
 STATIC_LIB = Path(LIBPL) / f"libpython{LDVERSION}.a"
-EXT = sysconfig.get_config_var("EXT_SUFFIX")  # .cpython-311-x86_64-linux-gnu.so
-PY_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
 
 #: A program that embeds Python by linking libpython (what Fedora-style embedding does).
 EMBED_PROGRAM_C = """
@@ -57,55 +63,6 @@ HOST_C = """
 long host_api_answer(void) { return 42; }
 int main(int argc, char **argv) { return Py_BytesMain(argc, argv); }
 """
-
-
-def gcc(args: Sequence[object]) -> None:
-    run(["gcc", *map(str, args)], check=True)
-
-
-def module(out: Path, name: str, decl: str = "", value: str = "42", extra: Sequence[object] = (),
-           suffix: str = EXT, cflags: Sequence[str] = ()) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    c = out / f"{name}.c"
-    c.write_text(MODULE_C % {"decl": decl, "value": value, "name": name})
-    so = out / f"{name}{suffix}"
-    gcc(["-shared", "-fPIC", "-O0", f"-I{INCLUDE}", *cflags, c, *extra, "-o", so])
-    return so
-
-
-def make_wheel(path: Path, members: Dict[str, bytes], tag: str, modes: Dict[str, int] = {}) -> Path:
-    """A wheel whose WHEEL says ``tag`` (whatever its file name says), with a correct RECORD."""
-    info = "probe-1.0.dist-info"
-    files = dict(members)
-    files[f"{info}/WHEEL"] = (f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: {tag}\n").encode()
-    files[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: probe\nVersion: 1.0\n"
-    lines = [record_line(n, d) for n, d in files.items()] + [f"{info}/RECORD,,"]
-    files[f"{info}/RECORD"] = ("\n".join(lines) + "\n").encode()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zi = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
-            zi.external_attr = (modes.get(name, 0o644) | stat.S_IFREG) << 16
-            zf.writestr(zi, data, zipfile.ZIP_DEFLATED)
-    return path
-
-
-def cli(*args: object) -> "subprocess.CompletedProcess[str]":
-    return run([sys.executable, "-m", "setuptools_nolibpython", *map(str, args)])
-
-
-SCHEMA = json.loads((REPO / "docs" / "check-json-schema.json").read_text())
-
-
-def check_doc(*args: object) -> dict:
-    proc = cli("check", "--json", *args)
-    assert proc.returncode in (0, 1), proc.stderr
-    doc = json.loads(proc.stdout)
-    jsonschema.validate(doc, SCHEMA)  # every document here is held to the published schema
-    return doc
-
-
-def problems_of(doc: dict) -> Dict[str, List[dict]]:
-    return {f["path"]: f["problems"] for t in doc["targets"] for f in t["files"]}
 
 
 # ---------------------------------------------------------------- 1. musl and foreign wheels
@@ -130,9 +87,10 @@ def test_musl_wheel_never_advises_bundling_libc(musl_wheel: Path) -> None:
     proc = cli("check", musl_wheel)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out  # warnings only
-    # The missing non-system library still gets the bundling advice ...
+    # The missing non-system library is a warning that says when the import works ...
     (line,) = [ln for ln in proc.stdout.splitlines() if "libfoo.so.1" in ln]
-    assert "bundle the library in the wheel" in line
+    assert ": warning: needs libfoo.so.1" in line and "nothing checked here provides" in line
+    assert "built for another machine" in line and "bundle" not in line
     # ... the C library never does: it is not even named as missing.
     assert "libc.musl-x86_64.so.1" not in proc.stdout
     # and the file is treated as built for another machine (glibc here), symbols unchecked
@@ -159,10 +117,10 @@ def test_glibc_wheel_same_module_is_judged_control(musl_wheel: Path, tmp_path: P
                        f"{PY_TAG}-{PY_TAG}-linux_x86_64")
     proc = cli("check", plain)
     assert "built for another machine" not in proc.stderr
-    assert proc.returncode == 1, proc.stdout
+    assert proc.returncode == 0, proc.stdout  # a warning: the target system may provide it
     (finding,) = [p for p in problems_of(check_doc(plain))[f"g/_g{EXT}"] if p["code"] == "missing-library"]
-    assert finding["severity"] == "error" and finding["detail"] == "libfoo.so.1"
-    assert finding["fix"].startswith("bundle libfoo.so.1 in the wheel")
+    assert finding["severity"] == "warning" and finding["detail"] == "libfoo.so.1"
+    assert "built for another machine" not in finding["message"] and "bundle" not in finding["fix"]
 
 
 def test_system_library_list_follows_the_policies() -> None:
@@ -422,7 +380,8 @@ def test_a_broken_symbol_module_fails_loudly(tmp_path: Path) -> None:
         "print('exit', rc)\n"
     )
     proc = run([sys.executable, "-c", probe])
-    assert "exit 0" not in proc.stdout and proc.returncode != 0
+    # An internal error: its own exit status (3), one line naming the file, never a pass.
+    assert "exit 0" not in proc.stdout and ("exit 3" in proc.stdout or proc.returncode != 0)
     assert "ImportError" in proc.stderr or "ModuleNotFoundError" in proc.stderr
     build = run([sys.executable, "-c", probe.replace(
         "from setuptools_nolibpython import cli\n", "from setuptools_nolibpython import enforce\n").replace(

@@ -61,6 +61,11 @@ def test_prebuilt_library_fails_the_build(shipped_error) -> None:  # type: ignor
     lines = [ln for ln in out.splitlines() if HELPER in ln and "libpython" in ln]
     assert lines, out[-4000:]
     assert any(f"needs {SONAME}" in ln and "fix:" in ln for ln in lines)
+    # The fix fits a build with the plugin on and no wheel yet: not "builds with the plugin
+    # strip it" nor "run 'nolibpython repair' on the wheel".
+    (fix,) = {ln.split("; fix: ", 1)[1] for ln in lines if "; fix: " in ln}
+    assert fix.startswith("this build strips libpython from every setuptools link"), fix
+    assert "on the wheel" not in fix and 'on-violation = "repair"' in fix
     assert "error: setuptools-nolibpython" in out
     assert "Traceback" not in out
     assert not list((root / "out").glob("*.whl"))  # nothing half-written
@@ -78,7 +83,7 @@ def test_prebuilt_library_allowed(tmp_path: Path, wheelhouse: Path) -> None:
     assert not report.failed
     verdicts = {Path(f.path).name.split(".")[0]: f.verdict for f in report.files}
     assert verdicts == {"helper": "allowed", "_ext": "clean"}
-    assert "(1 allowed by configuration)" in output(proc)
+    assert "(1 allowed to link libpython)" in output(proc)
     # control: without allow the scanner does fail the same wheel
     assert scan_built_wheel(wheel).failed
 
@@ -131,6 +136,7 @@ def test_env_forces_off_with_table(tmp_path: Path, wheelhouse: Path) -> None:
     assert_libpython(files, report, ["_ext"])
     said = [ln for ln in log.splitlines() if "setuptools-nolibpython:" in ln]
     assert said and all("turned off by the environment: SETUPTOOLS_NOLIBPYTHON=0" in ln for ln in said)
+    assert len(said) == 1, said  # once per build, not once per setup.py process pip runs
     # control: the table alone does turn it on
     files, report, _ = _build(tmp_path / "on", wheelhouse, enable=True)
     assert_no_libpython(files, report, ["_ext"])

@@ -233,6 +233,10 @@ def test_error_mode_fails_naming_the_module(kind: str, builds: Dict[Tuple[str, O
     assert "error: setuptools-nolibpython: checked 1 ELF file in " in b.log
     hint = "Python::Module" if kind == "skbuild" else "py.dependency()"
     assert hint in b.log, "the backend's own fix is not named"
+    # The backend's fix comes first, and setuptools' places (libraries=, LDFLAGS) are not named.
+    (line,) = [ln for ln in b.log.splitlines() if f"{member}: violation: needs {SONAME}" in ln]
+    fix = line.split("; fix: ", 1)[1]
+    assert fix.startswith("CMake:" if kind == "skbuild" else "meson:") and "libraries=" not in fix, line
     assert b.wheels == [], f"{kind}: a wheel was left: {b.wheels}"
     assert not b.out.exists() or sorted(p.name for p in b.out.iterdir()) == [], list(b.out.iterdir())
     # The same project and backend, without the wrapper: the module does need libpython (control below).
