@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from dataclasses import replace
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from . import __version__
 from .elf import read_elf
