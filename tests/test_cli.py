@@ -8,13 +8,14 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, List
 
 import jsonschema
 import pytest
-from support import REPO, corpus_wheel, download_wheel, require, run
+from support import REPO, build_module, corpus_wheel, download_wheel, readelf_dynamic, require, run
 
 SCHEMA = json.loads((REPO / "docs" / "check-json-schema.json").read_text())
 #: A pyenv interpreter executable: --enable-shared, so it links libpython3.11.so.1.0.
@@ -221,3 +222,22 @@ def test_entry_points_and_lean_imports(pyenv_exe: Path) -> None:
     heavy = run([sys.executable, "-c", probe.format(extra="import setuptools_nolibpython.commands\n"),
                  download_wheel("lxml")], check=True)
     assert "'setuptools'" in heavy.stdout, heavy.stdout
+
+
+def test_no_rpath_silences_the_python_lib_dir_warning(tmp_path: Path) -> None:
+    """A module with an RPATH to the interpreter's lib dir (what pyenv's LDSHARED gives every
+    extension): check warns about that entry, and ``--no-rpath`` silences that warning only."""
+    libdir = sysconfig.get_config_var("LIBDIR")
+    so = build_module(tmp_path, "_rp", extra=[f"-Wl,-rpath,{libdir}"])
+    assert libdir in readelf_dynamic(so)["RUNPATH"] + readelf_dynamic(so)["RPATH"]  # the file is what it claims
+
+    def problems(*args: object) -> List[Any]:
+        (f,) = files_of(check_json(*args, so, status=0)).values()
+        return [(p["code"], p["severity"], p["detail"]) for p in f["problems"]]
+
+    assert problems() == [("python-rpath", "warning", libdir)]  # negative control: the warning is there
+    assert problems("--no-rpath") == []
+    plain = cli("check", so)
+    assert plain.returncode == 0 and libdir in plain.stdout and "Python installation's lib dir" in plain.stdout
+    quiet = cli("check", "--no-rpath", so)
+    assert quiet.returncode == 0 and "lib dir" not in quiet.stdout, quiet.stdout

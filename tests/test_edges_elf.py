@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import stat
 import subprocess
 import sys
 import sysconfig
 import zipfile
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import jsonschema
 import pytest
-from elfgen import ElfSpec, record_line
+from elfgen import ElfSpec
 from elfgen import write as write_elf
-from support import DEBIAN_PYTHON, MODULE_C, PYENV_ROOT, REPO, require, run
+from support import DEBIAN_PYTHON, MODULE_C, PYENV_ROOT, REPO, gcc, make_wheel, require, run
+from support import build_module as module
 
 from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
@@ -57,36 +57,6 @@ HOST_C = """
 long host_api_answer(void) { return 42; }
 int main(int argc, char **argv) { return Py_BytesMain(argc, argv); }
 """
-
-
-def gcc(args: Sequence[object]) -> None:
-    run(["gcc", *map(str, args)], check=True)
-
-
-def module(out: Path, name: str, decl: str = "", value: str = "42", extra: Sequence[object] = (),
-           suffix: str = EXT, cflags: Sequence[str] = ()) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    c = out / f"{name}.c"
-    c.write_text(MODULE_C % {"decl": decl, "value": value, "name": name})
-    so = out / f"{name}{suffix}"
-    gcc(["-shared", "-fPIC", "-O0", f"-I{INCLUDE}", *cflags, c, *extra, "-o", so])
-    return so
-
-
-def make_wheel(path: Path, members: Dict[str, bytes], tag: str, modes: Dict[str, int] = {}) -> Path:
-    """A wheel whose WHEEL says ``tag`` (whatever its file name says), with a correct RECORD."""
-    info = "probe-1.0.dist-info"
-    files = dict(members)
-    files[f"{info}/WHEEL"] = (f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: {tag}\n").encode()
-    files[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: probe\nVersion: 1.0\n"
-    lines = [record_line(n, d) for n, d in files.items()] + [f"{info}/RECORD,,"]
-    files[f"{info}/RECORD"] = ("\n".join(lines) + "\n").encode()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in files.items():
-            zi = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
-            zi.external_attr = (modes.get(name, 0o644) | stat.S_IFREG) << 16
-            zf.writestr(zi, data, zipfile.ZIP_DEFLATED)
-    return path
 
 
 def cli(*args: object) -> "subprocess.CompletedProcess[str]":

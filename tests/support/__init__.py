@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import zipfile
 from pathlib import Path
@@ -380,3 +382,36 @@ static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NU
 static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "%(name)s", NULL, -1, methods};
 PyMODINIT_FUNC PyInit_%(name)s(void) { return PyModule_Create(&mod); }
 """
+
+
+def gcc(args: Sequence[object]) -> None:
+    run(["gcc", *map(str, args)], check=True)
+
+
+def build_module(out: Path, name: str, decl: str = "", value: str = "42", extra: Sequence[object] = (),
+                 suffix: Optional[str] = None, cflags: Sequence[str] = ()) -> Path:
+    """``out/<name><EXT_SUFFIX>``: MODULE_C compiled by gcc for the running interpreter."""
+    out.mkdir(parents=True, exist_ok=True)
+    c = out / f"{name}.c"
+    c.write_text(MODULE_C % {"decl": decl, "value": value, "name": name})
+    so = out / f"{name}{sysconfig.get_config_var('EXT_SUFFIX') if suffix is None else suffix}"
+    gcc(["-shared", "-fPIC", "-O0", f"-I{sysconfig.get_paths()['include']}", *cflags, c, *extra, "-o", so])
+    return so
+
+
+def make_wheel(path: Path, members: Mapping[str, bytes], tag: str, modes: Mapping[str, int] = {}) -> Path:
+    """A wheel whose WHEEL says ``tag`` (whatever its file name says), with a correct RECORD."""
+    from elfgen import record_line
+
+    info = "probe-1.0.dist-info"
+    files = dict(members)
+    files[f"{info}/WHEEL"] = (f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: false\nTag: {tag}\n").encode()
+    files[f"{info}/METADATA"] = b"Metadata-Version: 2.1\nName: probe\nVersion: 1.0\n"
+    lines = [record_line(n, d) for n, d in files.items()] + [f"{info}/RECORD,,"]
+    files[f"{info}/RECORD"] = ("\n".join(lines) + "\n").encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files.items():
+            zi = zipfile.ZipInfo(name, (2020, 1, 1, 0, 0, 0))
+            zi.external_attr = (modes.get(name, 0o644) | stat.S_IFREG) << 16
+            zf.writestr(zi, data, zipfile.ZIP_DEFLATED)
+    return path
