@@ -271,7 +271,7 @@ def test_windows_drive_letter_member_is_refused(tmp_path: Path, name: str) -> No
     wheel.write_bytes(zip_of(entries({**clean, name: b"print('pwned')\n"})))
     proc = run([*CLI, "check", "--check-symbols", "off", str(wheel)], timeout=60)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert f"member {ascii(name)} is an absolute path" in proc.stdout, proc.stdout
+    assert f"member {name!a} is an absolute path" in proc.stdout, proc.stdout
     refused = run([*CLI, "repair", "-w", str(tmp_path / "out"), str(wheel)], timeout=60)
     assert refused.returncode == 1 and "refusing to repair an unsafe wheel" in refused.stderr, refused.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

@@ -415,3 +415,16 @@ def make_wheel(path: Path, members: Mapping[str, bytes], tag: str, modes: Mappin
             zi.external_attr = (modes.get(name, 0o644) | stat.S_IFREG) << 16
             zf.writestr(zi, data, zipfile.ZIP_DEFLATED)
     return path
+
+
+def libpython_module_wheel(out: Path) -> Path:
+    """``out/probe-1.0-<tag>.whl``: one module linked to the running interpreter's libpython
+    (a DT_NEEDED that repair removes), with a RUNPATH to its lib dir; ``probe/_bad`` answers 42."""
+    libdir = sysconfig.get_config_var("LIBDIR")
+    ldversion = sysconfig.get_config_var("LDVERSION")
+    so = build_module(out / "build", "_bad", extra=[f"-L{libdir}", f"-Wl,-rpath,{libdir}", "-Wl,--no-as-needed",
+                                                    f"-lpython{ldversion}"])
+    assert any(n.startswith("libpython") for n in readelf_needed(so)), "the module does not link libpython"
+    tag = f"cp{sys.version_info[0]}{sys.version_info[1]}"
+    return make_wheel(out / f"probe-1.0-{tag}-{tag}-linux_x86_64.whl",
+                      {"probe/__init__.py": b"", f"probe/{so.name}": so.read_bytes()}, f"{tag}-{tag}-linux_x86_64")
