@@ -46,7 +46,8 @@ def _build(root: Path, wheelhouse: Path, enable: bool) -> Tuple[int, str, Path]:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Dict[str, Tuple[int, str, Path]]:
     root = tmp_path_factory.mktemp("cxx")
-    on, off = in_parallel(lambda: _build(root / "on", wheelhouse, True), lambda: _build(root / "off", wheelhouse, False))
+    on, off = in_parallel(lambda: _build(root / "on", wheelhouse, True),
+                          lambda: _build(root / "off", wheelhouse, False))
     return {"plugin": on, "plain": off}
 
 
