@@ -2,11 +2,10 @@
 DT_RUNPATH. Real modules, really imported: the check must say "missing" exactly where the
 import fails, and stay quiet where it loads.
 
-ld 2.40 writes either RPATH or RUNPATH, never both (older binutils wrote both with
---enable-new-dtags, and such files are in the wild): the module with both is linked with
+ld 2.40 writes either RPATH or RUNPATH, never both, so the module with both is linked with
 RPATH ``$ORIGIN/lib`` and an auxiliary-filter entry naming ``$ORIGIN/runpath``, and that
 entry's tag is then rewritten to DT_RUNPATH (8 bytes, found by readelf); readelf confirms
-the result.
+the result, and the real import shows which of the two ld.so follows.
 """
 
 from __future__ import annotations
