@@ -106,6 +106,19 @@ def test_allow_glob_reports_allowed(pyenv_exe: Path) -> None:
     assert doc["totals"]["allowed"] == 1
 
 
+def test_allow_is_repeatable(pyenv_exe: Path, tmp_path: Path) -> None:
+    """Two files that embed Python, each matched by its own --allow: both globs count."""
+    for rel in ("bin/one", "libexec/two"):
+        (tmp_path / rel).parent.mkdir(parents=True)
+        shutil.copy(pyenv_exe, tmp_path / rel)
+    both = check_json("--allow", "bin/*", "--allow", "libexec/*", tmp_path, status=0)
+    assert {p: f["verdict"] for p, f in files_of(both).items()} == {"bin/one": "allowed", "libexec/two": "allowed"}
+    # control: either glob alone leaves the other file a violation
+    for glob, other in (("bin/*", "libexec/two"), ("libexec/*", "bin/one")):
+        one = check_json("--allow", glob, tmp_path, status=1)
+        assert files_of(one)[other]["verdict"] == "violation"
+
+
 def test_directory_tree(pyenv_exe: Path, tmp_path: Path) -> None:
     """ELF files are found by magic, not name; only the bad one is a violation."""
     tree = tmp_path / "tree"
