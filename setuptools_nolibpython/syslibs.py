@@ -23,10 +23,11 @@ __all__ = [
     "libc_of_platform_tag",
 ]
 
-#: manylinux_2_5 .. manylinux_2_28 lib_whitelist (libexpat.so.1 from manylinux2010 on).
+#: manylinux_2_5 .. manylinux_2_41 lib_whitelist (libexpat.so.1 from manylinux2010 on, glibc's
+#: vector math library libmvec.so.1 from manylinux_2_24 on).
 MANYLINUX_LIBRARIES: FrozenSet[str] = frozenset({
-    "libatomic.so.1", "libgcc_s.so.1", "libstdc++.so.6", "libm.so.6", "libanl.so.1", "libdl.so.2",
-    "librt.so.1", "libc.so.6", "libnsl.so.1", "libutil.so.1", "libpthread.so.0", "libX11.so.6",
+    "libatomic.so.1", "libgcc_s.so.1", "libstdc++.so.6", "libm.so.6", "libmvec.so.1", "libanl.so.1",
+    "libdl.so.2", "librt.so.1", "libc.so.6", "libnsl.so.1", "libutil.so.1", "libpthread.so.0", "libX11.so.6",
     "libXext.so.6", "libXrender.so.1", "libICE.so.6", "libSM.so.6", "libGL.so.1", "libgobject-2.0.so.0",
     "libgthread-2.0.so.0", "libglib-2.0.so.0", "libresolv.so.2", "libexpat.so.1", "libz.so.1",
 })

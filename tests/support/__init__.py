@@ -380,3 +380,4 @@ static PyMethodDef methods[] = {{"answer", answer, METH_NOARGS, NULL}, {NULL, NU
 static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "%(name)s", NULL, -1, methods};
 PyMODINIT_FUNC PyInit_%(name)s(void) { return PyModule_Create(&mod); }
 """
+

@@ -19,7 +19,7 @@ from typing import Dict, List, Sequence
 import jsonschema
 from elfgen import record_line
 
-from . import MODULE_C, REPO, run
+from . import MODULE_C, REPO, readelf_needed, run
 
 INCLUDE = sysconfig.get_paths()["include"]
 LIBDIR = sysconfig.get_config_var("LIBDIR")
@@ -91,3 +91,13 @@ def check_doc(*args: object) -> dict:
 
 def problems_of(doc: dict) -> Dict[str, List[dict]]:
     return {f["path"]: f["problems"] for t in doc["targets"] for f in t["files"]}
+
+
+def libpython_module_wheel(out: Path) -> Path:
+    """``out/probe-1.0-<tag>.whl``: one module linked to the running interpreter's libpython
+    (a DT_NEEDED that repair removes), with a RUNPATH to its lib dir; ``probe/_bad`` answers 42."""
+    so = module(out / "build", "_bad", extra=[f"-L{LIBDIR}", f"-Wl,-rpath,{LIBDIR}", "-Wl,--no-as-needed",
+                                              f"-lpython{LDVERSION}"])
+    assert any(n.startswith("libpython") for n in readelf_needed(so)), "the module does not link libpython"
+    return make_wheel(out / f"probe-1.0-{LINUX_TAG}.whl",
+                      {"probe/__init__.py": b"", f"probe/{so.name}": so.read_bytes()}, LINUX_TAG)
