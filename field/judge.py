@@ -37,12 +37,18 @@ METHOD = (
     "the version for cp39/cp310/cp312/cp313. Ground truth (`field/judge.py`, `field/probe.py`) is the "
     "package as a user meets it: pip resolves its runtime dependencies as binary wheels (once; kept in "
     "`.cache/field/deps`), installs the wheel with them into a fresh venv of PY (`python -m venv`), and "
-    "each top-level import name of the wheel is imported there, on Debian's python3.11 with every "
-    "libpython hidden (`tests/support/without_libpython.sh`). The package **works** when every top-level "
-    "name imports; it is **broken** when one fails with the dynamic loader's message (a missing library, "
-    "an undefined symbol, a missing symbol version, libpython); any other failure (no interpreter here "
-    "for its platform, pip cannot install it, a pure-Python import error) leaves it **not judged**, with "
-    "the reason. Each extension module of the wheel is then imported in the same process, as detail.",
+    "each top-level import name of the wheel is imported there, then, in the same process, each extension "
+    "module in the wheel's import tree (at the top, or below regular packages only: a directory without "
+    "`__init__.py` holds files for something else to load); on Debian's python3.11 every libpython is "
+    "hidden (`tests/support/without_libpython.sh`). The package is **broken** when a top-level import "
+    "fails with the dynamic loader's message (a missing library, an undefined symbol, a missing symbol "
+    "version, libpython), or a module fails with one that no earlier load can cure (libpython, an undefined "
+    "symbol, a missing symbol version: markupsafe's `__init__` falls back to pure Python when its module "
+    "cannot load, so the top-level import alone would hide a module linked to libpython). A module whose "
+    "only failure is a library nothing installed provides still lets the package **work**: it loads once "
+    "the system or an earlier import provides the library (numba's TBB backend, probed for with ctypes). "
+    "Any other failure of a top-level import (a pure-Python error), no interpreter here for its platform, "
+    "or pip unable to install it leaves the package **not judged**, with the reason.",
     "- **Wrong verdict**: exit 1 on a working package, or exit 0 on a broken package, by either command. "
     "An exit status other than 0 and 1 is no verdict and is listed as such.",
 )
@@ -139,11 +145,33 @@ def _last_line(output: str) -> str:
     return (useful[-1] if useful else "(no output)")[:300]
 
 
+def in_import_tree(path: str, names: Sequence[str]) -> bool:
+    """Whether a module of the wheel is part of its packages' import tree: at the top, or
+    every directory above it a regular package. A directory without ``__init__.py`` holds
+    files for something else to load (freeze_core/lib: the modules of frozen applications,
+    which this interpreter never imports)."""
+    parts = path.split("/")
+    prefix = ""
+    if parts[0].endswith(".data") and len(parts) > 2:
+        prefix, parts = "/".join(parts[:2]) + "/", parts[2:]
+    have = set(names)
+    return all(f"{prefix}{'/'.join(parts[:i])}/__init__.py" in have for i in range(1, len(parts)))
+
+
+def cannot_load(loader: str) -> bool:
+    """Whether a module's loader failure holds whatever is loaded first: libpython, an
+    undefined symbol, a missing symbol version. A missing library other than libpython does
+    not: the module loads once the system or an earlier import (ctypes, a dependency)
+    provides it, which is how optional backends and dependencies' libraries work."""
+    return bool(loader) and ("libpython" in loader or "cannot open shared object file" not in loader)
+
+
 def meet(
     cli_py: Path, whl: Path, python: Path, hide: bool, members: Sequence[fr.ElfMember]
 ) -> Tuple[str, str, Dict[str, str], Dict[str, str], List[Path], str]:
     """(truth, reason, imports, modules, dependency wheels, interpreter) of the package
-    installed with its dependencies into a fresh venv of ``python`` and imported."""
+    installed with its dependencies into a fresh venv of ``python`` and imported: its
+    top-level names, then each extension module in its import tree."""
     deps, why = dependency_wheels(cli_py, python, whl)
     label = f"{'Debian' if hide else 'pyenv'} {python.name}"
     if why:
@@ -151,6 +179,9 @@ def meet(
     tops = import_names(whl)
     if not tops:
         return NOT_JUDGED, "the wheel has no importable top-level name", {}, {}, deps, label
+    with zipfile.ZipFile(whl) as zf:
+        names = zf.namelist()
+    modules = [m for m in members if m.kind == "module" and in_import_tree(m.path, names)]
     with tempfile.TemporaryDirectory(dir=fr.CACHE) as tmp:
         venv = Path(tmp) / "venv"
         r = fr.run([str(python), "-m", "venv", "--without-pip", str(venv)], env=fr.clean_env())
@@ -169,7 +200,7 @@ def meet(
         job = {
             "installed": True,
             "tops": tops,
-            "modules": [{"path": m.path, "name": m.module} for m in members if m.kind == "module"],
+            "modules": [{"path": m.path, "name": m.module} for m in modules],
             "out": str(Path(tmp) / "result.json"),
         }
         (Path(tmp) / "job.json").write_text(json.dumps(job))
@@ -183,15 +214,16 @@ def meet(
             return NOT_JUDGED, f"the import crashed (exit {r.code}): {_last_line(r.output)}", {}, {}, deps, label
     label = f"{label.split()[0]} {got['python']}" + (", libpython hidden" if hide else "")
     imports = {k: "ok" if v["ok"] else v["error"] for k, v in got["tops"].items()}
-    modules = {k: "ok" if v["ok"] else (v["loader"] or v["error"]) for k, v in got["modules"].items()}
-    loader = [(k, v["loader"]) for k, v in got["tops"].items() if not v["ok"] and v["loader"]]
-    other = [(k, v["error"]) for k, v in got["tops"].items() if not v["ok"] and not v["loader"]]
-    if loader:
-        return BROKEN, "; ".join(f"import {k}: {e}" for k, e in loader), imports, modules, deps, label
+    loaded = {k: "ok" if v["ok"] else (v["loader"] or v["error"]) for k, v in got["modules"].items()}
+    broken = [f"import {k}: {v['loader']}" for k, v in got["tops"].items() if not v["ok"] and v["loader"]]
+    broken += [f"{k}: {v['loader']}" for k, v in got["modules"].items() if not v["ok"] and cannot_load(v["loader"])]
+    other = [f"import {k}: {v['error']} (not a loader failure)" for k, v in got["tops"].items()
+             if not v["ok"] and not v["loader"]]
+    if broken:
+        return BROKEN, "; ".join(broken), imports, loaded, deps, label
     if other:
-        return NOT_JUDGED, "; ".join(f"import {k}: {e} (not a loader failure)" for k, e in other), imports, \
-            modules, deps, label
-    return WORKS, "", imports, modules, deps, label
+        return NOT_JUDGED, "; ".join(other), imports, loaded, deps, label
+    return WORKS, "", imports, loaded, deps, label
 
 
 # ---------------------------------------------------------------------------- the gate
