@@ -337,7 +337,7 @@ def wheel_section(wheels: Sequence[WheelResult]) -> List[str]:
             f"| {w.file} | {', '.join(w.exercises)} | {w.size_mb} | {w.elf_files} ({'/'.join(map(str, w.kinds))}) | "
             f"{w.interpreter or '-'} | {_cell(deps) or '-'} "
             f"| **{w.truth}** | exit {alone.status} | {f'exit {together.status}' if together else '-'} | "
-            f"{_cell(', '.join(what for _, what in w.wrong())) or '-'} | {_cell(detail)[:400]} | "
+            f"{_cell('; '.join(f'{_command(c)}: {what}' for c, what in w.wrong())) or '-'} | {_cell(detail)[:400]} | "
             f"{_cell('; '.join(notes))[:400] or '-'} |"
         )
     lines.append("")
