@@ -124,6 +124,9 @@ def dependency_wheels(cli_py: Path, python: Path, whl: Path) -> Tuple[List[Path]
     downloaded once; ("", reason) when pip cannot resolve them."""
     where = fr.CACHE / "deps" / whl.name[: -len(".whl")]
     done = where / ".complete"
+    if not done.exists() and not requires_dist(whl):  # nothing to resolve: spare pip a round trip
+        where.mkdir(parents=True, exist_ok=True)
+        done.write_text("")
     if not done.exists():
         shutil.rmtree(where, ignore_errors=True)
         where.mkdir(parents=True)
@@ -138,6 +141,14 @@ def dependency_wheels(cli_py: Path, python: Path, whl: Path) -> Tuple[List[Path]
             return [], "pip cannot resolve its dependencies as wheels: " + _last_line(r.output)
         done.write_text("")
     return sorted(p for p in where.glob("*.whl") if p.name != whl.name), ""
+
+
+def requires_dist(whl: Path) -> List[str]:
+    """The wheel's Requires-Dist lines (its METADATA)."""
+    with zipfile.ZipFile(whl) as zf:
+        meta = next((n for n in zf.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1), None)
+        text = zf.read(meta).decode("utf-8", "replace") if meta else ""
+    return [ln for ln in text.split("\n\n", 1)[0].splitlines() if ln.startswith("Requires-Dist:")]
 
 
 def _last_line(output: str) -> str:
