@@ -121,7 +121,7 @@ def import_names(whl: Path) -> List[str]:
 
 def dependency_wheels(cli_py: Path, python: Path, whl: Path) -> Tuple[List[Path], str]:
     """The wheels pip picks for the wheel's runtime dependencies on ``python`` (binary only),
-    downloaded once; ("", reason) when pip cannot resolve them."""
+    downloaded once; ([], reason) when pip cannot resolve them."""
     where = fr.CACHE / "deps" / whl.name[: -len(".whl")]
     done = where / ".complete"
     if not done.exists() and not requires_dist(whl):  # nothing to resolve: spare pip a round trip
