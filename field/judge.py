@@ -242,10 +242,7 @@ def meet(
 
 def check(cli_py: Path, wheels: Sequence[Path], python: Optional[Path]) -> CheckRun:
     """``nolibpython check --json [--python PY] WHEEL...``: its exit status, and its findings."""
-    cmd = [str(cli_py), "-m", "setuptools_nolibpython", "check", "--json"]
-    if python is not None:
-        cmd += ["--python", str(python)]
-    r = fr.run([*cmd, *map(str, wheels)], timeout=900)
+    r = fr.run(fr.check_command(cli_py, wheels, python), timeout=900)
     errors: List[str] = []
     warnings: List[str] = []
     tail = ""
@@ -341,7 +338,7 @@ def wheel_section(wheels: Sequence[WheelResult]) -> List[str]:
         detail = (f"{len(w.modules) - len(failed)}/{len(w.modules)} ok" if w.modules else "-") + "".join(
             f"; {k}: {v}" for k, v in failed.items()
         )
-        notes = ([w.reason] if w.reason else []) + [f"warning {x}" for x in alone.warnings]
+        notes = ([w.reason] if w.reason else []) + [f"warning {x}" for x in dict.fromkeys(alone.warnings)]
         notes += [f"{_command(c)} said: {c.output}" for c in w.checks if c.output]
         deps = ", ".join(" ".join(d.split("-")[:2]) for d in w.dependencies if not d.endswith("-any.whl"))
         lines.append(

@@ -565,12 +565,17 @@ def failure_cause(error: str) -> str:
 # ---------------------------------------------------------------------------- check
 
 
-def nolibpython_check(cli_py: Path, target: Path, python: Optional[Path]) -> Dict[str, Any]:
-    """``nolibpython check --json`` of one wheel, against ``python`` when given."""
+def check_command(cli_py: Path, targets: Sequence[Path], python: Optional[Path]) -> List[str]:
+    """``nolibpython check --json [--python PY] TARGET...``, as a user runs it."""
     cmd = [str(cli_py), "-m", "setuptools_nolibpython", "check", "--json"]
     if python is not None:
         cmd += ["--python", str(python)]
-    r = run([*cmd, str(target)], timeout=900)
+    return [*cmd, *map(str, targets)]
+
+
+def nolibpython_check(cli_py: Path, target: Path, python: Optional[Path]) -> Dict[str, Any]:
+    """``nolibpython check --json`` of one wheel, against ``python`` when given."""
+    r = run(check_command(cli_py, [target], python), timeout=900)
     try:
         doc: Dict[str, Any] = json.loads(r.output[r.output.index("{") :])
     except ValueError:
