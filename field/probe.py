@@ -13,6 +13,12 @@ syntax newer than Python 3.9, because every interpreter on the machine runs it.
   module, twice (a library whose symbols another library of the wheel provides loads
   on the second pass, as it does when the package loads both);
 - then the smoke snippet runs, if any.
+
+A job with ``"installed": true`` judges a package as a user meets it instead: the wheel
+and its dependencies are installed in this interpreter's environment, each top-level
+import name is imported in order (the verdict), then each extension module of the wheel
+(detail). A failure is a loader failure when the loader's message appears anywhere in the
+exception or the exceptions it was raised from.
 """
 
 import ctypes
@@ -64,9 +70,39 @@ def _line(exc: BaseException) -> str:
     return " ".join(text.split())[:400]
 
 
+def _chain(exc: BaseException) -> str:
+    """The messages of an exception and of those it was raised from (numpy wraps the loader's)."""
+    seen: List[str] = []
+    cur: Any = exc
+    while cur is not None and len(seen) < 8:
+        seen.append(" ".join(str(cur).split()))
+        cur = cur.__cause__ or cur.__context__
+    return " | ".join(seen)
+
+
+def _import_installed(name: str) -> Result:
+    try:
+        importlib.import_module(name)
+        return {"ok": True, "loader": "", "error": ""}
+    except BaseException as exc:
+        found = LOADER.search(_chain(exc))
+        return {"ok": False, "loader": found.group(0).strip() if found else "", "error": _line(exc)}
+
+
+def installed(job: Dict[str, Any]) -> None:
+    tops = {name: _import_installed(name) for name in job.get("tops", [])}
+    modules = {item["path"]: _import_installed(item["name"]) for item in job.get("modules", [])}
+    # into the job's own file: what an import prints, or warns at exit, cannot mix with it
+    with open(job["out"], "w") as f:
+        json.dump({"tops": tops, "modules": modules, "python": sys.version.split()[0]}, f)
+
+
 def main() -> None:
     with open(sys.argv[1]) as f:
         job = json.load(f)
+    if job.get("installed"):
+        installed(job)
+        return
     root = job["root"]
     sys.path.insert(0, root)
     tops = set(job.get("tops", []))

@@ -23,12 +23,15 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - the runner itself runs on 3.11+ in practice
     import tomli as tomllib
+
+if TYPE_CHECKING:
+    from field.judge import WheelResult
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".cache" / "field"
@@ -173,6 +176,7 @@ class Ran:
     seconds: float  # wall time
     output: str
     cpu: float = 0.0  # user+system seconds of the command and every descendant it waited for
+    code: int = 0  # exit status (-N: killed by signal N; -1 also when timed out)
 
 
 def run(
@@ -208,7 +212,8 @@ def run(
         out.seek(0)
         text = out.read()
     cpu = usage.ru_utime + usage.ru_stime if usage is not None else 0.0
-    return Ran(status == 0, time.perf_counter() - start, text, cpu)
+    code = -1 if status == -1 else os.waitstatus_to_exitcode(status)
+    return Ran(status == 0, time.perf_counter() - start, text, cpu, code)
 
 
 def pyenv_python(version: str) -> Optional[Path]:
@@ -560,73 +565,23 @@ def failure_cause(error: str) -> str:
 # ---------------------------------------------------------------------------- check
 
 
-def nolibpython_check(cli_py: Path, target: Path, python: Optional[Path]) -> Dict[str, Any]:
-    """``nolibpython check --json`` of one wheel, against ``python`` when given."""
+def check_command(cli_py: Path, targets: Sequence[Path], python: Optional[Path]) -> List[str]:
+    """``nolibpython check --json [--python PY] TARGET...``, as a user runs it."""
     cmd = [str(cli_py), "-m", "setuptools_nolibpython", "check", "--json"]
     if python is not None:
         cmd += ["--python", str(python)]
-    r = run([*cmd, str(target)], timeout=900)
+    return [*cmd, *map(str, targets)]
+
+
+def nolibpython_check(cli_py: Path, target: Path, python: Optional[Path]) -> Dict[str, Any]:
+    """``nolibpython check --json`` of one wheel, against ``python`` when given."""
+    r = run(check_command(cli_py, [target], python), timeout=900)
     try:
         doc: Dict[str, Any] = json.loads(r.output[r.output.index("{") :])
     except ValueError:
         raise FieldError(f"nolibpython check {target.name}: no JSON document: {r.output.strip()[-300:]}") from None
     doc["seconds"] = round(r.seconds, 3)
     return doc
-
-
-@dataclass
-class FileVerdict:
-    path: str
-    kind: str
-    verdict: str  # from check: clean/violation/allowed/unreadable
-    errors: List[str]  # codes of error-severity problems
-    warnings: List[str]
-    truth: str  # loads / fails / n/a
-    how: str
-    error: str
-    wrong: str  # "" or a description
-
-
-def judge(members: Sequence[ElfMember], doc: Dict[str, Any], truth: Optional[Dict[str, Any]]) -> List[FileVerdict]:
-    """Hold each file's verdict against its ground truth."""
-    files = {f["path"]: f for t in doc["targets"] for f in t["files"]}
-    out: List[FileVerdict] = []
-    for m in members:
-        f = files.get(m.path)
-        verdict = f["verdict"] if f else "missing-from-check"
-        errors = [p["code"] for p in f["problems"] if p["severity"] == "error"] if f else []
-        warnings = [p["code"] for p in f["problems"] if p["severity"] == "warning"] if f else []
-        res = (truth or {}).get("files", {}).get(m.path)
-        if res is None:
-            out.append(FileVerdict(m.path, m.kind, verdict, errors, warnings, "n/a", "", "", ""))
-            continue
-        loads = bool(res["ok"])
-        wrong = ""
-        if verdict == "violation" and loads:
-            wrong = f"check says violation ({', '.join(errors)}) but it loads ({res['how']})"
-        elif verdict in ("clean", "allowed") and not loads and failure_cause(res["error"]) != "other":
-            # Files no interpreter import is meant to load get warnings, and a warning that names
-            # the cause is a right verdict: a program (ldd -r) missing a library, and a module of a
-            # frozen application whose symbol only the wheel's own Python host defines.
-            seen = ("missing-library" in warnings and m.kind == "executable") or "host-only-symbol" in warnings
-            if not seen:
-                wrong = f"check passed it but it fails: {res['error']}"
-        elif f is None:
-            wrong = "the check did not report this ELF file"
-        out.append(
-            FileVerdict(
-                m.path,
-                m.kind,
-                verdict,
-                errors,
-                warnings,
-                "loads" if loads else "fails",
-                res["how"],
-                res["error"],
-                wrong,
-            )
-        )
-    return out
 
 
 # ---------------------------------------------------------------------------- results
@@ -716,62 +671,6 @@ def run_sdist(s: Sdist, py: Path, index: int, debian_py: Path) -> SdistResult:
     return res
 
 
-@dataclass
-class WheelResult:
-    file: str
-    exercises: List[str]
-    size_mb: float
-    elf_files: int
-    check_ok: bool
-    check_seconds: float
-    python: str
-    truth_python: str
-    files: List[FileVerdict]
-    notes: List[str]
-
-    @property
-    def wrong(self) -> List[FileVerdict]:
-        return [f for f in self.files if f.wrong]
-
-
-def _tops(members: Sequence[ElfMember], whl: Path) -> List[str]:
-    with zipfile.ZipFile(whl) as zf:
-        return sorted(
-            {n.split("/")[0].split(".")[0] for n in zf.namelist() if "/" in n and ".dist-info/" not in n}
-            | {n.split(".")[0] for n in zf.namelist() if "/" not in n}
-        )
-
-
-def run_wheel(w: Wheel, py: Path) -> WheelResult:
-    whl = fetch_wheel(w, py)
-    pytag, abi, plat = w.tags
-    members = inventory(whl)
-    judge_with = truth_interpreter(pytag, abi, plat)
-    python = judge_with[0] if judge_with else None
-    doc = nolibpython_check(py, whl, python)
-    truth: Optional[Dict[str, Any]] = None
-    if judge_with is not None and members:
-        with tempfile.TemporaryDirectory(dir=CACHE) as tmp:
-            with zipfile.ZipFile(whl) as zf:
-                zf.extractall(tmp)
-            for m in members:  # zip extraction drops the execute bit programs need for ldd
-                os.chmod(Path(tmp) / m.path, 0o755)
-            truth = probe(judge_with[0], judge_with[1], Path(tmp), members, tops=_tops(members, whl))
-    notes = [n for t in doc["targets"] for n in t["notes"]] + [e for t in doc["targets"] for e in t["errors"]]
-    return WheelResult(
-        w.file,
-        list(w.exercises),
-        round(whl.stat().st_size / 1e6, 1),
-        len(members),
-        bool(doc["ok"]),
-        doc["seconds"],
-        str(python or "(default)"),
-        (truth or {}).get("python", "n/a"),
-        judge(members, doc, truth),
-        notes,
-    )
-
-
 # ---------------------------------------------------------------------------- report
 
 
@@ -785,9 +684,10 @@ def _cell(text: str) -> str:
 
 
 def render(
-    sdists: List[SdistResult], wheels: List[WheelResult], mutants: List[Any], meta: Dict[str, str], partial: str = ""
+    sdists: List[SdistResult], wheels: List["WheelResult"], mutants: List[Any], meta: Dict[str, str], partial: str = ""
 ) -> str:
     """docs/field-trial.md from the results; every figure is computed here."""
+    from field.judge import METHOD, wheel_section
     from field.mutants import mutant_table
 
     lines: List[str] = ["# Field trial", ""]
@@ -817,19 +717,7 @@ def render(
         "venv of Debian's static `/usr/bin/python3.11` (its dependencies as binary wheels), and, with every "
         "libpython hidden (`tests/support/without_libpython.sh`), every extension module is imported and the "
         "project's smoke snippet runs.",
-        "- **Wheels** are checked with `nolibpython check --json --python PY`, PY being the interpreter that "
-        "judges it: cp311, abi3 and py3 wheels Debian's static python3.11 with libpython hidden (the strictest "
-        "host), cp39/cp310/cp312/cp313 the pyenv interpreter of that version. Ground truth (`field/probe.py`, "
-        "run by PY on the unpacked wheel): each extension module is imported; where the import stops at a "
-        "missing Python dependency it is opened with `ctypes.CDLL(path, RTLD_GLOBAL)` in PY instead (the same "
-        "loader failures); other libraries are opened with `ctypes.CDLL(..., RTLD_GLOBAL)` (two passes); "
-        "programs get `ldd -r`. musllinux and aarch64 wheels have no interpreter here: checked, not judged.",
-        "- **Wrong verdict**: the check says violation and the file loads, or the check passes it and it fails "
-        "for a reason the check is meant to see (libpython, undefined symbol, missing library). A file that no "
-        "interpreter import is meant to load, and for which the check gives a warning naming the cause, is "
-        "right: a program whose library cannot be found (`missing-library` warning; `ldd -r` is its ground "
-        "truth), and a module of a frozen application whose symbol only the wheel's own Python host defines "
-        "(`host-only-symbol` warning).",
+        *METHOD,
         "",
     ]
     # sdists
@@ -901,44 +789,7 @@ def render(
             text = "; ".join(x[len(LOG_PREFIX) :].strip() for x in logged) or "(nothing)"
             lines.append(f"- {s.name} ({mode}): {text}")
     lines.append("")
-    # wheels
-    judged = [f for w in wheels for f in w.files if f.truth != "n/a"]
-    wrong = [(w, f) for w in wheels for f in w.wrong]
-    lines += ["## Wheels", ""]
-    lines += [
-        f"- wheels: {len(wheels)} ({sum(w.size_mb for w in wheels):.0f} MB); "
-        f"ELF files: {sum(w.elf_files for w in wheels)}; "
-        f"check exit 0: {sum(1 for w in wheels if w.check_ok)}, exit 1: {sum(1 for w in wheels if not w.check_ok)}",
-        f"- ELF files judged against ground truth: {len(judged)} "
-        f"(loads: {sum(1 for f in judged if f.truth == 'loads')}, "
-        f"fails: {sum(1 for f in judged if f.truth == 'fails')}); not judged (no interpreter for the platform): "
-        f"{sum(1 for w in wheels for f in w.files if f.truth == 'n/a')}",
-        "- what the wheels exercise (wheels each): "
-        + ", ".join(f"{k} {n}" for k, n in sorted(
-            {e: sum(1 for w in wheels if e in w.exercises) for w in wheels for e in w.exercises}.items())),
-        f"- **wrong verdicts: {len(wrong)}**",
-        "",
-        "| wheel | exercises | MB | ELF files (modules/libraries/programs) | check | s | judged by "
-        "| loads / fails / n/a | wrong | notes |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for w in wheels:
-        kinds = [sum(1 for f in w.files if f.kind == k) for k in ("module", "library", "executable")]
-        lf = [sum(1 for f in w.files if f.truth == t) for t in ("loads", "fails", "n/a")]
-        fails = "; ".join(f"{f.path}: {f.error}" for f in w.files if f.truth == "fails")[:300]
-        notes = "; ".join(w.notes)[:300]
-        lines.append(
-            f"| {w.file} | {', '.join(w.exercises)} | {w.size_mb} | {w.elf_files} ({'/'.join(map(str, kinds))}) | "
-            f"{'ok' if w.check_ok else 'violation'} | {w.check_seconds:.2f} | {w.truth_python} | "
-            f"{'/'.join(map(str, lf))} | "
-            f"{len(w.wrong)} | {_cell('; '.join(x for x in (fails, notes) if x)) or '-'} |"
-        )
-    lines += [""]
-    if wrong:
-        lines += ["### Wrong verdicts in this run", ""]
-        for w, f in wrong:
-            lines.append(f"- {w.file}: `{f.path}`: {_cell(f.wrong)}")
-        lines.append("")
+    lines += wheel_section(wheels)
     lines += mutant_table(mutants)
     lines += ["## Wrong verdicts and plugin-caused failures found by the trial, and their fixes", ""]
     lines += [x for x in (Path(__file__).parent / "findings.md").read_text(encoding="utf-8").splitlines()]
@@ -1028,6 +879,7 @@ def _say(text: str) -> None:
 
 
 def _main(args: argparse.Namespace, sdists: List[Sdist], wheels: List[Wheel]) -> int:
+    from field.judge import run_wheel
     from field.mutants import Mutant, run_mutants
 
     started = time.perf_counter()
@@ -1039,7 +891,7 @@ def _main(args: argparse.Namespace, sdists: List[Sdist], wheels: List[Wheel]) ->
     py = build_venv(plugin_wheel())
     deb = debian_venv()
     sres: List[SdistResult] = []
-    wres: List[WheelResult] = []
+    wres: List["WheelResult"] = []
     mres: List[Mutant] = []
     if not args.skip_sdists:
         for i, s in enumerate(sdists):
@@ -1054,7 +906,8 @@ def _main(args: argparse.Namespace, sdists: List[Sdist], wheels: List[Wheel]) ->
         for w in wheels:
             wr = run_wheel(w, py)
             wres.append(wr)
-            _say(f"wheel {w.file}: check_ok={wr.check_ok} files={wr.elf_files} wrong={len(wr.wrong)}")
+            _say(f"wheel {w.file}: {wr.truth}, exit {'/'.join(str(c.status) for c in wr.checks)}, "
+                 f"wrong {len(wr.wrong())}{': ' + wr.reason[:150] if wr.reason else ''}")
     if not args.skip_mutants:
         mres = run_mutants(py, wheels)
         _say(
@@ -1110,6 +963,7 @@ def merge_results(old: Dict[str, Any], new: Dict[str, Any], sdists: Sequence[Sdi
 def rerender(results_path: Path, out: Path) -> None:
     """docs/field-trial.md again from a run's results.json (e.g. after a change to the
     report's layout); the figures are the run's, the date and machine those it recorded."""
+    from field.judge import CheckRun, WheelResult
     from field.mutants import Mutant
 
     try:
@@ -1117,7 +971,7 @@ def rerender(results_path: Path, out: Path) -> None:
         sres = [
             SdistResult(**{**s, "builds": [Build(**b) for b in s["builds"]]}) for s in data["sdists"]
         ]
-        wres = [WheelResult(**{**w, "files": [FileVerdict(**f) for f in w["files"]]}) for w in data["wheels"]]
+        wres = [WheelResult(**{**w, "checks": [CheckRun(**c) for c in w["checks"]]}) for w in data["wheels"]]
         mres = [Mutant(**m) for m in data["mutants"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise FieldError(f"{results_path}: not a field-trial results file: {exc}") from None

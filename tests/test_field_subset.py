@@ -1,10 +1,15 @@
 """A fast subset of the field trial (`make field`, field/run.py) in `make test`: 2 sdists,
-9 wheels and a few mutants, through the very functions the full run uses, so CI catches a
+10 wheels and a few mutants, through the very functions the full run uses, so CI catches a
 regression in the plugin or in the check on real PyPI artifacts.
 
+Each wheel is judged as a user meets it (field/judge.py): installed with its dependencies
+into a venv, its top-level names imported (libpython hidden on Debian's python3.11), held
+against the exit status of `nolibpython check`.
+
 Negative controls: the baseline built with the hostile LDFLAGS links libpython, which the
-check flags and which really fails to import on Debian's python3.11 without libpython;
-and a verdict flipped by hand is reported as wrong by the same judge.
+check fails and whose installed package really fails to import on Debian's python3.11
+without libpython; an exit status flipped by hand is reported as wrong by the same judge;
+the module of the dependency pattern, opened on its own, really does not load.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from support import DEBIAN_PYTHON, REPO, require
 
 sys.path.insert(0, str(REPO))
 
+from field import judge
 from field import run as field
 from field.mutants import run_mutants
 
@@ -33,6 +39,8 @@ WHEELS = (
     "ujson-6.1.0-cp311-cp311-manylinux2014_x86_64.manylinux_2_17_x86_64.whl",
     "simplejson-4.3.0-cp312-cp312-manylinux1_x86_64.manylinux_2_28_x86_64.manylinux_2_5_x86_64.whl",
 )
+#: A module needing libraries its dependency's wheel (pyarrow) ships, with no RPATH reaching them.
+FROM_DEPENDENCY = "pymongoarrow-1.15.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"
 #: The subset's build venv holds only what these two sdists need to build.
 SUBSET_BUILD_REQUIREMENTS = ("setuptools==80.9.0", "wheel==0.45.1")
 
@@ -61,8 +69,8 @@ def build_py() -> Path:
 
 def test_subset_is_listed_and_within_bounds(listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]]) -> None:
     sdists, wheels = listed
-    assert len(SDISTS) <= 3 and len(WHEELS) <= 10
-    assert set(SDISTS) <= set(sdists) and set(WHEELS) <= set(wheels)
+    assert len(SDISTS) <= 3 and len(WHEELS) + 1 <= 10
+    assert set(SDISTS) <= set(sdists) and {*WHEELS, FROM_DEPENDENCY} <= set(wheels)
     # the full list meets the issue's floor
     assert len(sdists) >= 30 and len(wheels) >= 100
 
@@ -90,8 +98,8 @@ def test_sdist_builds_with_plugin_and_hostile_flags_and_imports_without_libpytho
 def test_negative_control_hostile_baseline_links_libpython_and_fails(
     listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path, tmp_path: Path
 ) -> None:
-    """Without the plugin, the hostile LDFLAGS give a module that needs libpython; the check
-    flags it and the same ground-truth probe sees the import fail with libpython hidden."""
+    """Without the plugin, the hostile LDFLAGS give a module that needs libpython: the check
+    exits 1 and the installed package really fails to import with libpython hidden."""
     s = listed[0]["markupsafe"]
     sdist = field.fetch_sdist(s, build_py)
     hostile = field.Sdist(s.name, s.version, s.exercises, s.smoke, {"LDFLAGS": "-Wl,--no-as-needed -lpython3.11"})
@@ -99,53 +107,65 @@ def test_negative_control_hostile_baseline_links_libpython_and_fails(
     assert b.ok and b.wheel
     whl = Path(b.wheel)
     members = field.inventory(whl)
-    doc = field.nolibpython_check(build_py, whl, field.DEBIAN_PYTHON)
-    assert not doc["ok"]
-    import zipfile
-
-    root = tmp_path / "unpacked"
-    with zipfile.ZipFile(whl) as zf:
-        zf.extractall(root)
-    truth = field.probe(field.DEBIAN_PYTHON, True, root, members)
-    verdicts = field.judge(members, doc, truth)
-    assert [v.verdict for v in verdicts] == ["violation"]
-    assert [v.truth for v in verdicts] == ["fails"] and "libpython3.11.so.1.0" in verdicts[0].error
-    assert not any(v.wrong for v in verdicts)
+    truth, reason, imports, modules, _deps, _ = judge.meet(build_py, whl, field.DEBIAN_PYTHON, True, members)
+    assert truth == judge.BROKEN and "libpython3.11.so.1.0" in reason, reason
+    assert list(imports) == ["markupsafe"] and "libpython3.11.so.1.0" in next(iter(modules.values()))
+    checked = judge.check(build_py, [whl], field.DEBIAN_PYTHON)
+    assert checked.status == 1 and any("needs-libpython" in e for e in checked.errors), checked
+    result = judge.WheelResult(whl.name, [], 0.0, len(members), [1, 0, 0], "Debian", [], truth, reason, imports,
+                               modules, [checked])
+    assert result.wrong() == []
+    # Negative control: the same judge reports exit 0 on this broken package as wrong.
+    checked.status = 0
+    assert [what for _, what in result.wrong()] == [judge.EXIT_0_ON_BROKEN]
 
 
 def test_wheels_have_no_wrong_verdicts(
     listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path
 ) -> None:
-    results = [field.run_wheel(listed[1][f], build_py) for f in WHEELS]
-    wrong = [(r.file, f.path, f.wrong) for r in results for f in r.wrong]
+    results = [judge.run_wheel(listed[1][f], build_py) for f in WHEELS]
+    wrong = [(r.file, c.wheels, what) for r in results for c, what in r.wrong()]
     assert wrong == []
-    judged = [f for r in results for f in r.files if f.truth != "n/a"]
-    assert len(judged) >= 7 and all(f.truth == "loads" for f in judged), [(f.path, f.error) for f in judged]
-    # foreign platforms are checked but not judged
+    judged = [r for r in results if r.truth != judge.NOT_JUDGED]
+    assert len(judged) >= 7 and all(r.truth == judge.WORKS for r in judged), [(r.file, r.reason) for r in judged]
+    assert all(r.imports and set(r.imports.values()) == {"ok"} for r in judged)
+    assert all(r.checks[0].status == 0 for r in judged)
+    # foreign platforms are checked but not judged, and say why
     foreign = [r for r in results if "aarch64" in r.file or "musllinux" in r.file]
-    assert foreign and all(f.truth == "n/a" for r in foreign for f in r.files)
-    # Negative control: the same judge reports a flipped verdict as wrong.
-    r = results[1]
-    member = r.files[0]
-    doc = {
-        "targets": [
-            {
-                "files": [
-                    {
-                        "path": member.path,
-                        "verdict": "violation",
-                        "problems": [{"code": "needs-libpython", "severity": "error"}],
-                    }
-                ]
-            }
-        ]
-    }
-    flipped = field.judge(
-        [field.ElfMember(member.path, "module", "")],
-        doc,
-        {"files": {member.path: {"ok": True, "how": "import", "error": ""}}},
-    )
-    assert flipped[0].wrong
+    assert foreign and all(r.truth == judge.NOT_JUDGED and "no interpreter here" in r.reason for r in foreign)
+    # Negative control: the same judge reports a flipped exit status as wrong.
+    r = judged[0]
+    r.checks[0].status = 1
+    assert [what for _, what in r.wrong()] == [judge.EXIT_1_ON_WORKING]
+
+
+def test_library_from_a_dependency_is_judged_by_the_installed_package(
+    listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path, tmp_path: Path
+) -> None:
+    """pymongoarrow's module needs libarrow*.so.2500 from pyarrow's wheel with no RPATH
+    reaching them: opened on its own it does not load, installed with pyarrow it imports."""
+    w = listed[1][FROM_DEPENDENCY]
+    whl = field.fetch_wheel(w, build_py)
+    members = field.inventory(whl)
+    import zipfile
+
+    with zipfile.ZipFile(whl) as zf:
+        zf.extractall(tmp_path)
+    alone = field.probe(field.DEBIAN_PYTHON, True, tmp_path, [m for m in members if m.kind == "module"])
+    module = next(m.path for m in members if m.kind == "module")
+    assert not alone["files"][module]["ok"] and "libarrow" in alone["files"][module]["error"], alone
+    r = judge.run_wheel(w, build_py)
+    assert r.truth == judge.WORKS and r.imports == {"pymongoarrow": "ok"} and r.modules == {module: "ok"}, r
+    assert any(d.startswith("pyarrow-25.") for d in r.dependencies), r.dependencies
+    together = r.checks[1]
+    assert together.wheels[0] == w.file and any(x.startswith("pyarrow-25.") for x in together.wheels)
+    # The gate must pass a working package. Before the product's multi-wheel check
+    # (issue 19: --strict, libraries found in the wheels checked together) it exits 1.
+    help_text = field.run([str(build_py), "-m", "setuptools_nolibpython", "check", "--help"]).output
+    if "--strict" in help_text:
+        assert r.wrong() == [], [(c.wheels, c.errors) for c, _ in r.wrong()]
+    else:
+        assert [(c.status, what) for c, what in r.wrong()] == [(1, judge.EXIT_1_ON_WORKING)] * 2
 
 
 def test_mutants_are_all_detected_and_all_fail_to_import(
