@@ -13,13 +13,23 @@ import os
 import struct
 import tempfile
 from dataclasses import dataclass
-from typing import Collection, List, Sequence, Tuple
+from typing import Collection, List, Optional, Sequence, Tuple
 
 from . import policy
 from .elf import DT_NEEDED, DT_NULL, DT_RPATH, DT_RUNPATH, DynamicEntry, ElfInfo, read_string
 from .sources import ByteSource
 
-__all__ = ["EditPlan", "Patch", "apply_patches", "patch_file", "plan_edit", "plan_repair", "write_atomically"]
+__all__ = [
+    "EditPlan",
+    "Patch",
+    "PatchedSource",
+    "apply_patches",
+    "overlay",
+    "patch_file",
+    "plan_edit",
+    "plan_repair",
+    "write_atomically",
+]
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,32 @@ def plan_repair(
         else set()
     )
     return plan_edit(src, info, drop_needed, drop_rpath)
+
+
+class PatchedSource:
+    """A source as ``patches`` would leave it, without writing anything: a build judges
+    what it would ship before it decides to write it (enforce), from the bytes already read."""
+
+    def __init__(self, src: ByteSource, patches: Sequence[Patch]) -> None:
+        self.name = src.name
+        self.size = src.size
+        self._src = src
+        self._patches = patches
+
+    def read(self, offset: int, length: int) -> bytes:
+        return overlay(self._src.read(offset, length), offset, self._patches)
+
+
+def overlay(data: bytes, pos: int, patches: Sequence[Patch]) -> bytes:
+    """``data`` (the bytes at ``pos`` of a file) with the parts of ``patches`` that fall in it."""
+    end = pos + len(data)
+    buf: Optional[bytearray] = None
+    for p in patches:
+        lo, hi = max(p.offset, pos), min(p.offset + len(p.data), end)
+        if lo < hi:
+            buf = bytearray(data) if buf is None else buf
+            buf[lo - pos : hi - pos] = p.data[lo - p.offset : hi - p.offset]
+    return data if buf is None else bytes(buf)
 
 
 def apply_patches(data: bytearray, patches: Sequence[Patch]) -> None:

@@ -7,10 +7,11 @@ build step (enforce), none of which needs the others to read a result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Protocol, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Sequence, Tuple
 
-from .elf import ElfInfo
-from .sources import ByteSource
+if TYPE_CHECKING:  # plain data: a report of no ELF file needs no ELF reader
+    from .elf import ElfInfo
+    from .sources import ByteSource
 
 __all__ = ["ERROR", "WARNING", "FileResult", "Problem", "ScanOptions", "ScanReport", "WheelCheck"]
 
@@ -44,6 +45,9 @@ class ScanOptions:
     interpreter_libdirs: Tuple[str, ...] = ()
     check_rpath: bool = True
     checks: Tuple[WheelCheck, ...] = ()  # fresh per scan
+    #: The bytes to judge instead of a file's own (name, source -> source): a build judges
+    #: each file as its planned fixes leave it, before anything is written (enforce).
+    view: Optional[Callable[[str, "ByteSource"], "ByteSource"]] = None
 
 
 @dataclass(frozen=True)

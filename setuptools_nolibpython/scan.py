@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import policy, wheelsafety
 from .elf import ELF_MAGIC, read_elf
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError
 from .policy import dir_has_libpython, is_allowed
 from .results import ERROR, FileResult, Problem, ScanOptions, ScanReport
-from .sources import ByteSource, FileSource
+from .sources import ByteSource, FileSource, is_elf_file, iter_tree_files
 
 __all__ = ["is_elf_file", "iter_tree_files", "scan_elf_files", "scan_file", "scan_paths", "scan_tree", "scan_wheel"]
 
 
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
+    if options.view is not None:
+        src = options.view(path, src)
     try:
         info = read_elf(src)
     except ElfReadError as exc:
@@ -64,49 +66,6 @@ def _finish(target: str, results: List[FileResult], options: ScanOptions, errors
     return ScanReport(target, tuple(results), tuple(errors))
 
 
-def iter_tree_files(root: str) -> Iterator[Tuple[str, str]]:
-    """(relative posix path, absolute path) of the files a wheel built from ``root`` holds, sorted.
-
-    What bdist_wheel writes: regular files, and symlinks to regular files (the zip gets
-    the target's bytes), but never what lies under a symlinked directory (its walk does
-    not follow those). Scanning exactly that set is the point: a skipped symlink would
-    ship unverified.
-    """
-    # The relative name is carried down with each directory (os.path.relpath per file
-    # was a third of the scan of a 12,000-file torch tree).
-    stack = [(root, "")]
-    found: List[Tuple[str, str]] = []
-    while stack:
-        d, rel = stack.pop()
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    stack.append((e.path, rel + e.name + "/"))
-                elif e.is_file(follow_symlinks=True):
-                    found.append((rel + e.name, e.path))
-            except OSError:
-                continue
-    yield from sorted(found)
-
-
-def is_elf_file(path: str) -> bool:
-    """Magic check with bare system calls: it runs once per file of the tree."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return False
-    try:
-        return os.pread(fd, 4, 0) == ELF_MAGIC
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
 def scan_file(path: str, options: ScanOptions, relpath: Optional[str] = None) -> FileResult:
     try:
         with FileSource(path) as src:
@@ -129,26 +88,28 @@ def scan_tree(root: str, options: ScanOptions) -> ScanReport:
     return scan_paths(root, list(iter_tree_files(root)), options)
 
 
-def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
+def scan_wheel(path: str, options: ScanOptions, zf: Optional[zipfile.ZipFile] = None) -> ScanReport:
     """Scan a wheel in place, streaming each member; nothing is extracted to disk.
 
     Two stages: the container (wheelsafety.WheelContents: hostile names, links, bombs,
     RECORD; a small wheel's members verified one by one), then each member it hands on
-    is judged if it is an ELF file.
+    is judged if it is an ELF file. ``zf``: the wheel already open (the caller closes it).
     """
+    if zf is None:
+        try:
+            opened = zipfile.ZipFile(path)
+        except ZIP_ERRORS as exc:
+            return ScanReport(path, (), (f"not a readable wheel (zip): {exc}",))
+        with opened:
+            return scan_wheel(path, options, opened)
     results: List[FileResult] = []
-    try:
-        zf = zipfile.ZipFile(path)
-    except ZIP_ERRORS as exc:
-        return ScanReport(path, (), (f"not a readable wheel (zip): {exc}",))
-    with zf:
-        contents = wheelsafety.WheelContents(zf)
-        for member in contents.members():
-            name = member.info.filename
-            try:
-                with member.open(zf) as src:
-                    if src.read(0, 4) == ELF_MAGIC:
-                        results.append(_judge(name, src, options))
-            except MEMBER_ERRORS as exc:  # one line per member, never a traceback
-                results.append(FileResult(name, None, (_unreadable(exc),)))
+    contents = wheelsafety.WheelContents(zf)
+    for member in contents.members():
+        name = member.info.filename
+        try:
+            with member.open(zf) as src:
+                if src.read(0, 4) == ELF_MAGIC:
+                    results.append(_judge(name, src, options))
+        except MEMBER_ERRORS as exc:  # one line per member, never a traceback
+            results.append(FileResult(name, None, (_unreadable(exc),)))
     return _finish(path, results, options, contents.problems)
