@@ -1,0 +1,73 @@
+"""``check -j``: many real wheels in one call, one process against several.
+
+The wheels are real PyPI wheels: the corpus (tests/support) and the field trial's
+(field/projects.toml, fetched into .cache/field/wheel), small ones first, torch left
+out (alone it would be most of the time and cannot be split). One ``nolibpython check``
+is given all of them (as a CI job after cibuildwheel would), at ``-j 1`` and ``-j N``,
+alternating; wall time, median of the runs. Both runs must print the same --json
+document, or the speed-up is not of the same work.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Sequence, Tuple
+
+from .measure import CommandFailedError, median, run_timed
+
+RUNS = 3
+MIN_WHEELS = 20
+
+
+def field_wheels(repo: Path, limit: int) -> List[Path]:
+    """Up to ``limit`` of the field trial's binary wheels (downloaded once), smallest first."""
+    sys.path.insert(0, str(repo))
+    from field.run import fetch_wheel, load_projects
+
+    _sdists, wheels = load_projects()
+    out: List[Path] = []
+    for w in wheels:
+        if w.file.startswith("torch-") or "none-any" in w.file:
+            continue
+        try:
+            out.append(Path(fetch_wheel(w, Path(sys.executable))))
+        except Exception as exc:  # a wheel the index does not have: use the others
+            print(f"note: field wheel {w.file} not available: {exc}", file=sys.stderr)
+        if len(out) >= limit * 2:
+            break
+    return sorted(out, key=lambda p: p.stat().st_size)[:limit]
+
+
+def measure(
+    wheels: Sequence[Path], argv: Callable[[Sequence[Path], int], List[str]], jobs: int, runs: int = RUNS
+) -> Tuple[float, float, int]:
+    """(median s at -j 1, median s at -j ``jobs``, number of wheels)."""
+    if len(wheels) < MIN_WHEELS:
+        print(f"note: only {len(wheels)} wheels for the -j measurement (wanted {MIN_WHEELS})", file=sys.stderr)
+    outputs = {}
+    for j in (1, jobs):
+        proc = subprocess.run([*argv(wheels, j), "--json"], capture_output=True, text=True)
+        if proc.returncode not in (0, 1):
+            raise CommandFailedError(f"check -j {j} exited {proc.returncode}: {proc.stderr[-2000:]}")
+        outputs[j] = proc.stdout
+    if outputs[1] != outputs[jobs]:
+        raise CommandFailedError(f"check -j {jobs} printed another --json document than -j 1")
+    times: Dict[int, List[float]] = {1: [], jobs: []}
+    for i in range(runs):
+        for j in ((1, jobs) if i % 2 == 0 else (jobs, 1)):
+            times[j].append(run_timed(argv(wheels, j), ok_codes=(0, 1)).seconds)
+    return median(times[1]), median(times[jobs]), len(wheels)
+
+
+def lines(result: Tuple[float, float, int], jobs: int, total_mb: float) -> List[str]:
+    one, many, n = result
+    return [
+        f"One `nolibpython check` of {n} real wheels ({total_mb:.0f} MB; the corpus and the field trial's,",
+        f"torch left out), medians of {RUNS} alternating runs; the --json documents of both runs are identical.",
+        "",
+        f"| wheels | -j 1 s | -j {jobs} s | speed-up |",
+        "|---|---|---|---|",
+        f"| {n} | {one:.2f} | {many:.2f} | {one / many:.2f}x |",
+    ]
