@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence
 
-from .measure import CommandFailedError, median, run_timed
+from .measure import CommandFailedError, Sample, median, run_timed
 
 RUNS = 3
 MIN_WHEELS = 20
@@ -40,10 +41,24 @@ def field_wheels(repo: Path, limit: int) -> List[Path]:
     return sorted(out, key=lambda p: p.stat().st_size)[:limit]
 
 
+@dataclass(frozen=True)
+class Result:
+    wheels: int
+    jobs: int
+    serial_s: float
+    parallel_s: float
+    serial_rss_mb: float  # the largest process of the run (GNU time: the peak of any one process)
+    parallel_rss_mb: float
+
+    @property
+    def speedup(self) -> float:
+        return self.serial_s / self.parallel_s
+
+
 def measure(
     wheels: Sequence[Path], argv: Callable[[Sequence[Path], int], List[str]], jobs: int, runs: int = RUNS
-) -> Tuple[float, float, int]:
-    """(median s at -j 1, median s at -j ``jobs``, number of wheels)."""
+) -> Result:
+    """Medians at -j 1 and -j ``jobs``, and the peak RSS of any one process of each."""
     if len(wheels) < MIN_WHEELS:
         print(f"note: only {len(wheels)} wheels for the -j measurement (wanted {MIN_WHEELS})", file=sys.stderr)
     outputs = {}
@@ -54,20 +69,24 @@ def measure(
         outputs[j] = proc.stdout
     if outputs[1] != outputs[jobs]:
         raise CommandFailedError(f"check -j {jobs} printed another --json document than -j 1")
-    times: Dict[int, List[float]] = {1: [], jobs: []}
+    samples: Dict[int, List[Sample]] = {1: [], jobs: []}
     for i in range(runs):
         for j in ((1, jobs) if i % 2 == 0 else (jobs, 1)):
-            times[j].append(run_timed(argv(wheels, j), ok_codes=(0, 1)).seconds)
-    return median(times[1]), median(times[jobs]), len(wheels)
+            samples[j].append(run_timed(argv(wheels, j), ok_codes=(0, 1)))
+    return Result(
+        len(wheels), jobs, median([s.seconds for s in samples[1]]), median([s.seconds for s in samples[jobs]]),
+        max(s.peak_rss_mb for s in samples[1]), max(s.peak_rss_mb for s in samples[jobs]),
+    )
 
 
-def lines(result: Tuple[float, float, int], jobs: int, total_mb: float) -> List[str]:
-    one, many, n = result
+def lines(r: Result, total_mb: float, runs: int) -> List[str]:
     return [
-        f"One `nolibpython check` of {n} real wheels ({total_mb:.0f} MB; the corpus and the field trial's,",
-        f"torch left out), medians of {RUNS} alternating runs; the --json documents of both runs are identical.",
+        f"One `nolibpython check` of {r.wheels} real wheels ({total_mb:.0f} MB; the corpus and the field trial's,",
+        f"torch left out), medians of {runs} alternating runs; the --json documents of both runs are identical.",
+        "Peak RSS: the largest single process of the run (each worker checks one wheel at a time).",
         "",
-        f"| wheels | -j 1 s | -j {jobs} s | speed-up |",
-        "|---|---|---|---|",
-        f"| {n} | {one:.2f} | {many:.2f} | {one / many:.2f}x |",
+        f"| wheels | -j 1 s | -j {r.jobs} s | speed-up | -j 1 peak RSS MB | -j {r.jobs} peak RSS MB per process |",
+        "|---|---|---|---|---|---|",
+        f"| {r.wheels} | {r.serial_s:.2f} | {r.parallel_s:.2f} | {r.speedup:.2f}x | {r.serial_rss_mb:.0f} | "
+        f"{r.parallel_rss_mb:.0f} |",
     ]

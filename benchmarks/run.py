@@ -244,7 +244,7 @@ def cpu_table(rows: Sequence[WheelRow]) -> List[str]:
 
 
 def target_lines(rows: Sequence[WheelRow], over: Sequence[overhead.Result],
-                 scaled: Optional[Tuple[float, float, int]], jobs: int) -> Tuple[List[str], bool]:
+                 scaled: Optional[parallel.Result], jobs: int) -> Tuple[List[str], bool]:
     """One line per target: held or NOT held, with the figures that decide it."""
     out: List[str] = []
     ok_all = True
@@ -287,10 +287,9 @@ def target_lines(rows: Sequence[WheelRow], over: Sequence[overhead.Result],
                 f"plugin fixed cost on pip wheel --no-build-isolation sample_project <= {OVERHEAD_MAX_PCT:.0f}% "
                 f"({o.fixed_ms:+.0f} ms, {o.fixed_pct:+.1f}% CPU, best of {o.pairs} runs per side)")
     if scaled is not None:
-        one, many, n = scaled
-        say(one / many >= PARALLEL_MIN_SPEEDUP,
-            f"check -j {jobs} >= {PARALLEL_MIN_SPEEDUP}x faster than -j 1 on {n} wheels ({one / many:.2f}x, "
-            f"{os.cpu_count()} CPUs)")
+        say(scaled.speedup >= PARALLEL_MIN_SPEEDUP,
+            f"check -j {jobs} >= {PARALLEL_MIN_SPEEDUP}x faster than -j 1 on {scaled.wheels} wheels "
+            f"({scaled.speedup:.2f}x, {os.cpu_count()} CPUs)")
     return out, ok_all
 
 
@@ -347,7 +346,7 @@ README_END = "<!-- make bench: end -->"
 
 def readme_summary(rows: Sequence[WheelRow], versus: Sequence[Tuple[str, int, float, float]],
                    over: Sequence[overhead.Result] = (), wrapped: Sequence[overhead.Result] = (),
-                   scaled: Optional[Tuple[float, float, int]] = None, jobs: int = 2) -> List[str]:
+                   scaled: Optional[parallel.Result] = None, jobs: int = 2) -> List[str]:
     """The README's performance sentences, from this run's figures (never typed by hand)."""
     out: List[str] = []
     for o in over:
@@ -356,7 +355,7 @@ def readme_summary(rows: Sequence[WheelRow], versus: Sequence[Tuple[str, int, fl
     for w in wrapped:
         out.append(f"The wrapper backend added {w.fixed_ms:.0f} ms ({w.fixed_pct:+.1f}%) to a {w.project} build.")
     if scaled is not None:
-        out.append(f"`check -j {jobs}` checked {scaled[2]} real wheels {scaled[0] / scaled[1]:.1f}x faster than "
+        out.append(f"`check -j {jobs}` checked {scaled.wheels} real wheels {scaled.speedup:.1f}x faster than "
                    "`-j 1`, with the same output.")
     big = max(rows, key=lambda r: r.size)
     if big.times.get("auditwheel"):
@@ -432,8 +431,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     over: List[overhead.Result] = []
     imports: List[overhead.ImportRow] = []
     wrapped: List[overhead.Result] = []
-    scaled: Optional[Tuple[float, float, int]] = None
+    scaled: Optional[parallel.Result] = None
     scaled_mb = 0.0
+    par_runs = 2 if args.quick else parallel.RUNS
     try:
         with tempfile.TemporaryDirectory(prefix="nolibpython-bench-") as tmp:
             work = Path(tmp)
@@ -471,7 +471,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 def check_many(paths: Sequence[Path], jobs: int) -> List[str]:
                     return [str(py.parent / "nolibpython"), "check", "-j", str(jobs), *map(str, paths)]
 
-                scaled = parallel.measure(many, check_many, args.jobs, 2 if args.quick else parallel.RUNS)
+                scaled = parallel.measure(many, check_many, args.jobs, par_runs)
     except CommandFailedError as exc:
         print(f"benchmark aborted: a measured command failed: {exc}", file=sys.stderr)
         return 2
@@ -503,7 +503,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         "and the symbol check resolves the module against the interpreter's own symbols; the metadata process "
         "imports only the config and the mixins."
     )
-    par_held = scaled is None or scaled[0] / scaled[1] >= PARALLEL_MIN_SPEEDUP
+    par_held = scaled is None or scaled.speedup >= PARALLEL_MIN_SPEEDUP
     bounds.append(
         f"- check -j: every worker pays its own share of process start, and the output waits for the slowest "
         f"wheel; with {os.cpu_count()} CPUs and other jobs on the machine (load average "
@@ -556,7 +556,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if wrapped:
         report += ["## Wrapper backend on a real scikit-build-core build", "", *wrapper.table(wrapped), ""]
     if scaled is not None:
-        report += [f"## check -j {args.jobs}", "", *parallel.lines(scaled, args.jobs, scaled_mb), ""]
+        report += [f"## check -j {args.jobs}", "", *parallel.lines(scaled, scaled_mb, par_runs), ""]
     text = "\n".join(report)
     print(text)
     if args.output != "-":
