@@ -1,8 +1,9 @@
 """``check -j``: many real wheels in one call, one process against several.
 
 The wheels are real PyPI wheels: the corpus (tests/support) and the field trial's
-(field/projects.toml, fetched into .cache/field/wheel), small ones first, torch left
-out (alone it would be most of the time and cannot be split). One ``nolibpython check``
+(field/projects.toml, fetched into .cache/field/wheel), in the order listed, torch and
+wheels over 60 MB left out (one of them alone would be most of the time and cannot be
+split). One ``nolibpython check``
 is given all of them (as a CI job after cibuildwheel would), at ``-j 1`` and ``-j N``,
 alternating; wall time, median of the runs. Both runs must print the same --json
 document, or the speed-up is not of the same work.
@@ -22,23 +23,28 @@ RUNS = 3
 MIN_WHEELS = 20
 
 
-def field_wheels(repo: Path, limit: int) -> List[Path]:
-    """Up to ``limit`` of the field trial's binary wheels (downloaded once), smallest first."""
+def wheels(repo: Path, corpus: Sequence[Path], count: int = 24, max_mb: int = 60) -> List[Path]:
+    """The corpus wheels and the field trial's binary wheels (downloaded once into
+    .cache/field/wheel) in the order listed, up to ``count``, none over ``max_mb``:
+    a cibuildwheel run's mix of sizes, not the smallest only."""
     sys.path.insert(0, str(repo))
     from field.run import fetch_wheel, load_projects
 
-    _sdists, wheels = load_projects()
-    out: List[Path] = []
-    for w in wheels:
+    _sdists, listed = load_projects()
+    out = [p for p in corpus if p.stat().st_size <= max_mb * 2**20]
+    for w in listed:
+        if len(out) >= count:
+            break
         if w.file.startswith("torch-") or "none-any" in w.file:
             continue
         try:
-            out.append(Path(fetch_wheel(w, Path(sys.executable))))
+            path = Path(fetch_wheel(w, Path(sys.executable)))
         except Exception as exc:  # a wheel the index does not have: use the others
             print(f"note: field wheel {w.file} not available: {exc}", file=sys.stderr)
-        if len(out) >= limit * 2:
-            break
-    return sorted(out, key=lambda p: p.stat().st_size)[:limit]
+            continue
+        if path.stat().st_size <= max_mb * 2**20 and path not in out:
+            out.append(path)
+    return out
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ def measure(
 def lines(r: Result, total_mb: float, runs: int) -> List[str]:
     return [
         f"One `nolibpython check` of {r.wheels} real wheels ({total_mb:.0f} MB; the corpus and the field trial's,",
-        f"torch left out), medians of {runs} alternating runs; the --json documents of both runs are identical.",
+        f"none over 60 MB), medians of {runs} alternating runs; the --json documents of both runs are identical.",
         "Peak RSS: the largest single process of the run (each worker checks one wheel at a time).",
         "",
         f"| wheels | -j 1 s | -j {r.jobs} s | speed-up | -j 1 peak RSS MB | -j {r.jobs} peak RSS MB per process |",

@@ -463,9 +463,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 wrapped = wrapper.measure(work / "wrapper", str(py), pairs)
             if not args.skip_parallel:
                 print(f"check -j 1 against -j {args.jobs}", file=sys.stderr)
-                many = [w for n, w in wheels if n != "torch"]
-                many += parallel.field_wheels(REPO, max(parallel.MIN_WHEELS - len(many), 0) + 4)
-                many = sorted(set(many), key=lambda p: p.stat().st_size)[: max(parallel.MIN_WHEELS, len(wheels))]
+                many = parallel.wheels(REPO, [w for n, w in corpus(()) if n != "torch"])
                 scaled_mb = sum(p.stat().st_size for p in many) / 2**20
 
                 def check_many(paths: Sequence[Path], jobs: int) -> List[str]:
