@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
+# setuptools' build_ext is loaded in every backend process anyway (egg_info imports it).
+from setuptools.command.build_ext import build_ext as _setuptools_build_ext
 from setuptools.errors import BaseError
 
 from .config import Config, effective_config, project_dir
@@ -25,7 +27,7 @@ from .sources import iter_tree_files
 if TYPE_CHECKING:
     from .linkflags import Change
 
-__all__ = ["BdistWheelMixin", "BuildError", "BuildExtMixin", "build_ext", "with_mixin"]  # noqa: F822 - build_ext: __getattr__
+__all__ = ["BdistWheelMixin", "BuildError", "BuildExtMixin", "build_ext", "with_mixin"]
 
 log = get_logger(__name__)
 
@@ -211,16 +213,5 @@ class BdistWheelMixin:
             raise BuildError(str(exc)) from None
 
 
-def __getattr__(name: str) -> Any:
-    """``build_ext``, the explicit form ``cmdclass={"build_ext": setuptools_nolibpython.build_ext}``:
-    made on first use (PEP 562), so that looking up bdist_wheel does not import setuptools' build_ext."""
-    if name != "build_ext":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from setuptools.command.build_ext import build_ext as setuptools_build_ext
-
-    cls = type("build_ext", (BuildExtMixin, setuptools_build_ext), {
-        "__module__": __name__,
-        "__doc__": 'Explicit form: ``cmdclass={"build_ext": setuptools_nolibpython.build_ext}``.',
-    })
-    globals()["build_ext"] = cls  # later look-ups find it directly; one class per process
-    return cls
+class build_ext(BuildExtMixin, _setuptools_build_ext):  # type: ignore[misc]  # noqa: N801 - setuptools' name
+    """Explicit form: ``cmdclass={"build_ext": setuptools_nolibpython.build_ext}``."""
