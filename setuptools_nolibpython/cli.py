@@ -101,20 +101,38 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _map_targets(fn: Callable[[_T], _R], items: Sequence[_T], jobs: int) -> List[_R]:
+def _map_targets(
+    fn: Callable[[_T], _R], items: Sequence[_T], jobs: int, weight: Callable[[_T], int] = lambda _: 0
+) -> List[_R]:
     """``fn`` over ``items`` in up to ``jobs`` worker processes, results in input order.
 
-    Each worker takes one target at a time and its peak memory is one target's (a wheel
-    is streamed); forked workers start with this process's imports, and keep their
-    caches (the interpreter's symbols) from one target to the next.
+    The heaviest items (``weight``, e.g. a file's size) start first, so that the last
+    one to finish is a small one; each worker takes one item at a time, so its peak
+    memory is one item's (a wheel is streamed). Forked workers start with this process's
+    imports and keep their caches (the interpreter's symbols) from one item to the next.
     """
     jobs = min(jobs, len(items))
     if jobs <= 1:
         return [fn(item) for item in items]
     import multiprocessing
 
+    order = sorted(range(len(items)), key=lambda i: -weight(items[i]))
+    slots: List[Optional[_R]] = [None] * len(items)
     with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        return pool.map(fn, items, chunksize=1)
+        for i, result in pool.imap_unordered(functools.partial(_indexed, fn), [(i, items[i]) for i in order]):
+            slots[i] = result
+    return slots  # type: ignore[return-value]  # every slot is filled
+
+
+def _indexed(fn: Callable[[_T], _R], job: Tuple[int, _T]) -> Tuple[int, _R]:
+    return job[0], fn(job[1])
+
+
+def _size(target: Tuple[str, str]) -> int:
+    try:
+        return os.path.getsize(target[0]) if target[1] != "directory" else 0
+    except OSError:
+        return 0
 
 
 def _path_kind(path: str) -> str:
@@ -191,7 +209,7 @@ def _run_check(args: argparse.Namespace) -> int:
     logger = logging.getLogger(ROOT)
     if not logger.handlers:  # the symbol check's notes are printed below, not logged twice
         logger.addHandler(logging.NullHandler())
-    results = _map_targets(functools.partial(_check_target, args=args), kinds, args.jobs or _cpus())
+    results = _map_targets(functools.partial(_check_target, args=args), kinds, args.jobs or _cpus(), _size)
     reports = [(c.kind, c.report) for c in results]
     status = _EXIT_FAIL if any(r.failed for _, r in reports) else _EXIT_OK
     if args.json:
