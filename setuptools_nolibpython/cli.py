@@ -12,11 +12,12 @@ one line naming it, asking for a bug report; never a verdict on the file).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, TypeVar
 
 from . import __version__
 from .elf import ELF_MAGIC
@@ -29,6 +30,9 @@ from .results import ScanOptions, ScanReport
 from .scan import Collected, collect_paths, collect_wheel, finish_scan, survey_dir
 from .wheeltags import wheel_target
 
+if TYPE_CHECKING:
+    from .symbols import Provided
+
 __all__ = ["CHECK_SYMBOLS", "main"]
 
 #: config.CHECK_SYMBOLS, spelled out here: importing config pulls in tomllib and pathlib,
@@ -38,6 +42,8 @@ _EXIT_OK = 0
 _EXIT_FAIL = 1
 _EXIT_USAGE = 2
 _EXIT_INTERNAL = 3
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="undefined-symbol check severity (default: error)")
     check.add_argument("--python", metavar="PATH", default=None,
                        help="interpreter whose exported symbols the symbol check resolves against")
+    check.add_argument("-j", "--jobs", type=_jobs, default=0, metavar="N",
+                       help="check up to N wheels or files at once, in N processes (default: the number of "
+                       "CPUs); the output is the same whatever N")
 
     repair = sub.add_parser(
         "repair",
@@ -97,6 +106,58 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--force-copy", action="store_true",
                         help="write a byte-identical copy of a wheel that needs no repair")
     return parser
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of processes, 1 or more, not {text!r}")
+    return value
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _map_targets(
+    fn: Callable[[_T], _R], items: Sequence[_T], jobs: int, weight: Callable[[_T], int] = lambda _: 0
+) -> List[_R]:
+    """``fn`` over ``items`` in up to ``jobs`` worker processes, results in input order.
+
+    The heaviest items (``weight``, e.g. a file's size) start first, so that the last
+    one to finish is a small one; each worker takes one item at a time, so its peak
+    memory is one item's (a wheel is streamed). Forked workers start with this process's
+    imports and keep their caches (the interpreter's symbols) from one item to the next.
+    """
+    jobs = min(jobs, len(items))
+    if jobs <= 1:
+        return [fn(item) for item in items]
+    import multiprocessing
+
+    order = sorted(range(len(items)), key=lambda i: -weight(items[i]))
+    slots: List[Optional[_R]] = [None] * len(items)
+    with multiprocessing.get_context("fork").Pool(jobs) as pool:
+        for i, result in pool.imap_unordered(functools.partial(_indexed, fn), [(i, items[i]) for i in order]):
+            slots[i] = result
+    return slots  # type: ignore[return-value]  # every slot is filled
+
+
+def _indexed(fn: Callable[[_T], _R], job: Tuple[int, _T]) -> Tuple[int, _R]:
+    return job[0], fn(job[1])
+
+
+def _size(job: Tuple["_Spec", object]) -> int:
+    spec = job[0]
+    try:
+        return os.path.getsize(spec.path) if spec.kind != "directory" else 0
+    except OSError:
+        return 0
 
 
 def _path_kind(path: str) -> str:
@@ -179,22 +240,32 @@ def _collect(path: str, kind: str, args: argparse.Namespace,
     return _Target(kind, path, options, collected, warnings)
 
 
-def _expand(paths: Sequence[Tuple[str, str]], args: argparse.Namespace) -> Tuple[List[_Target], List[str]]:
-    """Every target of the call, read: a directory's tree (when it holds an ELF file, or
-    nothing at all) and each wheel under it; the virtual environments not walked."""
-    targets: List[_Target] = []
+@dataclass(frozen=True)
+class _Spec:
+    """One target of the call, before it is read: a PATH argument, or a wheel found under a
+    directory. ``optional``: a directory's own tree, kept only when it holds an ELF file
+    (or the directory holds no wheel either: then it says "nothing to check")."""
+
+    kind: str
+    path: str
+    files: Tuple[Tuple[str, str], ...] = ()
+    optional: bool = False
+
+
+def _expand(paths: Sequence[Tuple[str, str]]) -> Tuple[List[_Spec], List[str]]:
+    """Every target of the call: a directory's tree and each wheel under it; the virtual
+    environments not walked."""
+    specs: List[_Spec] = []
     skipped: List[str] = []
     for path, kind in paths:
         if kind != "directory":
-            targets.append(_collect(path, kind, args))
+            specs.append(_Spec(kind, path))
             continue
         survey = survey_dir(path)
         skipped.extend(survey.venvs)
-        tree = _collect(path, kind, args, survey.files)
-        if tree.collected.results or tree.collected.internal or not survey.wheels:
-            targets.append(tree)
-        targets.extend(_collect(w, "wheel", args) for w in survey.wheels)
-    return targets, skipped
+        specs.append(_Spec(kind, path, survey.files, optional=bool(survey.wheels)))
+        specs.extend(_Spec("wheel", w) for w in survey.wheels)
+    return specs, skipped
 
 
 def _finish(target: _Target) -> _Checked:
@@ -214,6 +285,55 @@ def _unused_allow(patterns: Sequence[str], results: Sequence[_Checked]) -> List[
     return [p for p in dict.fromkeys(patterns) if not any(matches_any(path, (p,)) for path in paths)]
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """A target checked (in a worker process): its result, the libraries it offers the
+    other targets, and the DT_NEEDED names of its files."""
+
+    checked: _Checked
+    provided: Tuple[Provided, ...]
+    needed: FrozenSet[str]
+
+
+def _check_spec(job: Tuple[_Spec, Tuple[Provided, ...]], args: argparse.Namespace) -> _Outcome:
+    """Read, link (with the libraries the other targets offer) and judge one target."""
+    from .symbols import offer_libraries, provided_libraries
+
+    spec, offered = job
+    target = _collect(spec.path, spec.kind, args, spec.files)
+    offer_libraries(target.options.checks, offered)
+    provided = provided_libraries(target.path, target.options.checks)
+    checked = _finish(target)
+    needed = frozenset(n for f in checked.report.files if f.info is not None for n in f.info.needed)
+    return _Outcome(checked, provided, needed)
+
+
+def _check_targets(specs: Sequence[_Spec], args: argparse.Namespace) -> List[_Checked]:
+    """Every target judged as if checked together, in up to ``-j`` processes.
+
+    Targets checked in one call satisfy each other's DT_NEEDED by name (symbols.offer_libraries),
+    as a dependency's import does. Workers share nothing, so each target is first judged
+    alone, then judged again with the others' libraries where they can change its verdict:
+    one of its DT_NEEDED names is among them, or it has a library nothing provided (whose
+    wording names the wheels checked with it). Every -j, 1 included, takes this one path,
+    so the output never depends on it.
+    """
+    from .symbols import MISSING_LIBRARY
+
+    jobs = args.jobs or _cpus()
+    check = functools.partial(_check_spec, args=args)
+    first = _map_targets(check, [(s, ()) for s in specs], jobs, _size)
+    kept = [i for i, (s, o) in enumerate(zip(specs, first))
+            if not (s.optional and not o.checked.report.files and not o.checked.report.internal_errors)]
+    offered = {i: tuple(p for j in kept if j != i for p in first[j].provided) for i in kept}
+    again = [i for i in kept if offered[i] and (
+        first[i].needed & {p.name for p in offered[i]}
+        or any(pr.code == MISSING_LIBRARY for f in first[i].checked.report.files for pr in f.problems))]
+    second = _map_targets(check, [(specs[i], offered[i]) for i in again], jobs, _size)
+    redone = dict(zip(again, second))
+    return [(redone[i] if i in redone else first[i]).checked for i in kept]
+
+
 def _run_check(args: argparse.Namespace) -> int:
     if args.env is not None:
         from .envcli import run_check_env
@@ -221,8 +341,6 @@ def _run_check(args: argparse.Namespace) -> int:
         return run_check_env(args)
     if not args.paths:
         raise UsageError("check needs a PATH (a wheel, a directory or an ELF file), or --env PYTHON")
-    from .symbols import check_together
-
     kinds = [(p, _path_kind(p)) for p in args.paths]  # every path is vetted before any work
     if args.python is not None and not os.path.isfile(args.python):
         raise UsageError(f"--python {args.python}: no such file")
@@ -231,9 +349,8 @@ def _run_check(args: argparse.Namespace) -> int:
     logger = logging.getLogger(ROOT)
     if not logger.handlers:  # notes are printed below, never logged on top
         logger.addHandler(logging.NullHandler())
-    targets, skipped = _expand(kinds, args)
-    check_together([(t.path, t.options.checks) for t in targets])
-    results = [_finish(t) for t in targets]
+    specs, skipped = _expand(kinds)
+    results = _check_targets(specs, args)
     reports = [(c.kind, c.report) for c in results]
     unused = _unused_allow(args.allow, results)
     status = _EXIT_FAIL if any(r.failed and not r.internal_errors for _, r in reports) else _EXIT_OK

@@ -3,26 +3,29 @@
 Mixins inherit ``object`` so that C3 keeps a project's own build_ext (Cython's,
 pybind11's, one from setup.cfg) in the chain (setuptools-scm PR 1531). All decisions are
 made by the core modules; this file only finds the arguments and the files.
+
+Imports are light at module level: pip's metadata process looks up bdist_wheel (so it
+loads this module) but builds nothing, and a build that links nothing reads no ELF
+file, so the ELF code is imported by the methods that need it (benchmarks/overhead.py).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Sequence, Tuple
 
+# setuptools' build_ext is loaded in every backend process anyway (egg_info imports it).
 from setuptools.command.build_ext import build_ext as _setuptools_build_ext
 from setuptools.errors import BaseError
 
-from . import linkflags, policy
 from .config import Config, effective_config, project_dir
-from .elf import read_elf
-from .enforce import apply_fixes, enforce
-from .errors import ConfigError, ElfReadError, NoLibpythonError, ViolationError
+from .errors import ConfigError, NoLibpythonError, ViolationError
 from .hostplatform import platform_allows
-from .linkflags import Change
 from .logs import PREFIX, get_logger
-from .scan import iter_tree_files
-from .sources import FileSource
+from .sources import iter_tree_files
+
+if TYPE_CHECKING:
+    from .linkflags import Change
 
 __all__ = ["BdistWheelMixin", "BuildError", "BuildExtMixin", "build_ext", "with_mixin"]
 
@@ -76,6 +79,11 @@ def _log_changes(subject: str, what: str, changes: Sequence[Change]) -> None:
 
 
 def _needs_libpython(path: str) -> bool:
+    from . import policy
+    from .elf import read_elf
+    from .errors import ElfReadError
+    from .sources import FileSource
+
     try:
         with FileSource(path) as src:
             return bool(policy.libpython_needed(read_elf(src)))
@@ -114,6 +122,8 @@ class BuildExtMixin:
     def _nolibpython_sanitize(self) -> None:
         # Done once, before any (possibly parallel) build_extension: every list is
         # replaced by a new one, nothing is edited in place or restored later.
+        from . import linkflags
+
         cmd: Any = self
         # Changes to the shared compiler apply to every extension: each is logged once
         # per extension (naming it), not once per compiler attribute.
@@ -161,6 +171,8 @@ class BuildExtMixin:
         return out
 
     def _nolibpython_after(self, config: Config) -> None:
+        from .enforce import apply_fixes, enforce
+
         cmd: Any = self
         files = self._outputs()
         # Under bdist_wheel with the plugin active, the whole wheel tree is verified
@@ -190,6 +202,8 @@ class BdistWheelMixin:
         root = getattr(cmd, "bdist_dir", None)
         if not root or not os.path.isdir(root) or not platform_allows():
             return
+        from .enforce import enforce  # light until it finds an ELF file among the files
+
         config = _config(cmd)
         files = list(iter_tree_files(root))  # enforce() finds the ELF files among them
         tags = ("-".join(cmd.get_tag()),) if hasattr(cmd, "get_tag") else ()

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import ElfReadError, SourceError
-from .sources import ByteSource
+from .sources import ELF_MAGIC, ByteSource
 
 __all__ = [
     "DF_1_PIE",
@@ -48,7 +48,6 @@ __all__ = [
     "vaddr_to_offset",
 ]
 
-ELF_MAGIC = b"\x7fELF"
 
 DT_NULL = 0
 DT_NEEDED = 1

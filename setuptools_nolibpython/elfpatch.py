@@ -26,7 +26,9 @@ __all__ = [
     "EditPlan",
     "FilePlan",
     "Patch",
+    "PatchedSource",
     "apply_patches",
+    "overlay",
     "patch_file",
     "plan_edit",
     "plan_file_repair",
@@ -163,6 +165,30 @@ def plan_file_repair(
     plan = plan_repair(src, info, remove_libpython=remove_libpython and kept is None, strip_rpath=not keep_rpath,
                        interpreter_libdirs=interpreter_libdirs)
     return FilePlan(plan, kept)
+class PatchedSource:
+    """A source as ``patches`` would leave it, without writing anything: a build judges
+    what it would ship before it decides to write it (enforce), from the bytes already read."""
+
+    def __init__(self, src: ByteSource, patches: Sequence[Patch]) -> None:
+        self.name = src.name
+        self.size = src.size
+        self._src = src
+        self._patches = patches
+
+    def read(self, offset: int, length: int) -> bytes:
+        return overlay(self._src.read(offset, length), offset, self._patches)
+
+
+def overlay(data: bytes, pos: int, patches: Sequence[Patch]) -> bytes:
+    """``data`` (the bytes at ``pos`` of a file) with the parts of ``patches`` that fall in it."""
+    end = pos + len(data)
+    buf: Optional[bytearray] = None
+    for p in patches:
+        lo, hi = max(p.offset, pos), min(p.offset + len(p.data), end)
+        if lo < hi:
+            buf = bytearray(data) if buf is None else buf
+            buf[lo - pos : hi - pos] = p.data[lo - p.offset : hi - p.offset]
+    return data if buf is None else bytes(buf)
 
 
 def apply_patches(data: bytearray, patches: Sequence[Patch]) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, printable
 from .results import ERROR, FileResult, ScanReport
+
+# policy (and the ELF reader under it) is imported where a finding is worded: a build
+# whose wheel holds no ELF file logs its summary line without loading either.
 
 __all__ = [
     "JSON_SCHEMA_VERSION",
@@ -30,6 +32,8 @@ def problem_lines(result: FileResult, where: str = "") -> List[str]:
     words of ``--json``), a warning as a warning. ``where`` names the container (a wheel
     or directory) the file was found in.
     """
+    from .policy import printable
+
     name = f"{where}: {result.path}" if where else result.path
     out = []
     for p in result.problems:
@@ -45,6 +49,8 @@ def problem_lines(result: FileResult, where: str = "") -> List[str]:
 
 def needs_libpython(result: FileResult) -> bool:
     """True when the file fails because of a libpython DT_NEEDED (what repair can fix)."""
+    from .policy import NEEDS_LIBPYTHON
+
     return any(p.code == NEEDS_LIBPYTHON and p.severity == ERROR for p in result.problems)
 
 
@@ -63,6 +69,8 @@ def summary(report: ScanReport, kind: str = "") -> str:
         if n == 0:
             return f"checked 0 ELF files in {report.target}: nothing checked (no ELF file in it)"
         return f"checked {n} {noun} in {report.target}: none needs libpython{extra}"
+    from .policy import EXECUTABLE_NEEDS_LIBPYTHON
+
     unreadable = sum(1 for f in failed if f.verdict == "unreadable")
     parts = []
     if report.errors:  # each is printed on its own line by the caller

@@ -7,10 +7,11 @@ build step (enforce), none of which needs the others to read a result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Protocol, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Sequence, Tuple
 
-from .elf import ElfInfo
-from .sources import ByteSource
+if TYPE_CHECKING:  # plain data: a report of no ELF file needs no ELF reader
+    from .elf import ElfInfo
+    from .sources import ByteSource
 
 __all__ = [
     "ERROR", "LIBPYTHON_CODES", "NOTE", "WARNING", "FileResult", "Problem", "ScanOptions", "ScanReport", "WheelCheck",
@@ -60,6 +61,9 @@ class ScanOptions:
     def notes(self) -> Tuple[str, ...]:
         """What the whole-wheel checks could not verify: said by the CLI and the build log alike."""
         return tuple(str(n) for c in self.checks for n in getattr(c, "notes", ()))
+    #: The bytes to judge instead of a file's own (name, source -> source): a build judges
+    #: each file as its planned fixes leave it, before anything is written (enforce).
+    view: Optional[Callable[[str, "ByteSource"], "ByteSource"]] = None
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import os
 import zipfile
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import policy, wheelsafety
 from .elf import ELF_MAGIC, read_elf
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, InternalError, SourceError
 from .policy import dir_has_libpython, is_allowed
 from .results import ERROR, FileResult, Problem, ScanOptions, ScanReport
-from .sources import ByteSource, FileSource
+from .sources import ByteSource, FileSource, is_elf_file, iter_tree_files
 
 __all__ = [
     "Collected", "DirSurvey", "collect_elf_files", "collect_paths", "collect_wheel", "finish_scan", "is_elf_file",
@@ -29,6 +29,8 @@ __all__ = [
 def _judge(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
     """The verdict on one ELF file. The reader's own errors make it unreadable; anything
     else is a bug here, raised as InternalError (one line, never a verdict on the file)."""
+    if options.view is not None:  # the bytes as the planned fixes leave them (enforce)
+        src = options.view(path, src)
     try:
         return _judge_file(path, src, options)
     except (ElfReadError, SourceError, OSError) as exc:  # the reader's own: the file's fault
@@ -69,7 +71,7 @@ def _unreadable(exc: BaseException) -> Problem:
 class Collected:
     """A target read but not yet judged as a whole: the whole-wheel checks have seen every
     file (collect) and wait for finish_scan, so that several targets can first be told
-    about each other (symbols.check_together: wheels checked together)."""
+    about each other (symbols.offer_libraries: wheels checked together)."""
 
     target: str
     results: List[FileResult]
@@ -97,51 +99,6 @@ def finish_scan(collected: Collected) -> ScanReport:
             for r in results
         ]
     return ScanReport(collected.target, tuple(results), tuple(collected.errors), tuple(internal))
-
-
-def iter_tree_files(root: str, skip_dir: Optional[Callable[[str], bool]] = None) -> Iterator[Tuple[str, str]]:
-    """(relative posix path, absolute path) of the files a wheel built from ``root`` holds, sorted.
-
-    What bdist_wheel writes: regular files, and symlinks to regular files (the zip gets
-    the target's bytes), but never what lies under a symlinked directory (its walk does
-    not follow those). Scanning exactly that set is the point: a skipped symlink would
-    ship unverified. ``skip_dir(path)`` True: do not walk into that directory (the CLI's
-    virtual environments; a build tree skips nothing).
-    """
-    # The relative name is carried down with each directory (os.path.relpath per file
-    # was a third of the scan of a 12,000-file torch tree).
-    stack = [(root, "")]
-    found: List[Tuple[str, str]] = []
-    while stack:
-        d, rel = stack.pop()
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
-            try:
-                if e.is_dir(follow_symlinks=False):
-                    if skip_dir is None or not skip_dir(e.path):
-                        stack.append((e.path, rel + e.name + "/"))
-                elif e.is_file(follow_symlinks=True):
-                    found.append((rel + e.name, e.path))
-            except OSError:
-                continue
-    yield from sorted(found)
-
-
-def is_elf_file(path: str) -> bool:
-    """Magic check with bare system calls: it runs once per file of the tree."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        return False
-    try:
-        return os.pread(fd, 4, 0) == ELF_MAGIC
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
 
 
 def scan_file(path: str, options: ScanOptions, relpath: Optional[str] = None) -> FileResult:
@@ -212,35 +169,38 @@ def survey_dir(root: str) -> DirSurvey:
     return DirSurvey(tuple(files), tuple(wheels), tuple(sorted(venvs)))
 
 
-def scan_wheel(path: str, options: ScanOptions) -> ScanReport:
-    """Scan a wheel in place, streaming each member; nothing is extracted to disk."""
-    return finish_scan(collect_wheel(path, options))
+def scan_wheel(path: str, options: ScanOptions, zf: Optional[zipfile.ZipFile] = None) -> ScanReport:
+    """Scan a wheel in place, streaming each member; nothing is extracted to disk.
+    ``zf``: the wheel already open (the caller closes it)."""
+    return finish_scan(collect_wheel(path, options, zf))
 
 
-def collect_wheel(path: str, options: ScanOptions) -> Collected:
+def collect_wheel(path: str, options: ScanOptions, zf: Optional[zipfile.ZipFile] = None) -> Collected:
     """Read a wheel in place, member by member, for finish_scan.
 
     Two stages: the container (wheelsafety.WheelContents: hostile names, links, bombs,
     RECORD; a small wheel's members verified one by one), then each member it hands on
-    is judged if it is an ELF file.
+    is judged if it is an ELF file. ``zf``: the wheel already open (the caller closes it).
     """
     out = Collected(path, [], options)
-    try:
-        zf = zipfile.ZipFile(path)
-    except ZIP_ERRORS as exc:
-        out.errors = (f"not a readable wheel (zip): {exc}",)
-        return out
-    with zf:
-        contents = wheelsafety.WheelContents(zf)
-        for member in contents.members():
-            name = member.info.filename
-            try:
-                with member.open(zf) as src:
-                    if src.read(0, 4) == ELF_MAGIC:
-                        out.results.append(_judge(name, src, options))
-            except InternalError as exc:
-                out.internal.append(str(exc))
-            except MEMBER_ERRORS as exc:  # opening or inflating the member: one line, never a traceback
-                out.results.append(FileResult(name, None, (_unreadable(exc),)))
-        out.errors = tuple(contents.problems)
+    if zf is None:
+        try:
+            opened = zipfile.ZipFile(path)
+        except ZIP_ERRORS as exc:
+            out.errors = (f"not a readable wheel (zip): {exc}",)
+            return out
+        with opened:
+            return collect_wheel(path, options, opened)
+    contents = wheelsafety.WheelContents(zf)
+    for member in contents.members():
+        name = member.info.filename
+        try:
+            with member.open(zf) as src:
+                if src.read(0, 4) == ELF_MAGIC:
+                    out.results.append(_judge(name, src, options))
+        except InternalError as exc:
+            out.internal.append(str(exc))
+        except MEMBER_ERRORS as exc:  # opening or inflating the member: one line, never a traceback
+            out.results.append(FileResult(name, None, (_unreadable(exc),)))
+    out.errors = tuple(contents.problems)
     return out

@@ -29,7 +29,7 @@ import dataclasses
 import posixpath
 import sys
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 from . import syslibs
 from .dynsym import symbol_key
@@ -61,8 +61,10 @@ __all__ = [
     "RUNTIME_MARKERS",
     "STABLE_ABI",
     "UNRESOLVED",
+    "Provided",
     "SymbolCheck",
-    "check_together",
+    "offer_libraries",
+    "provided_libraries",
     "symbol_checks",
     "symbol_status",
 ]
@@ -638,24 +640,40 @@ def symbol_checks(
                         missing_libraries=missing_libraries, environment=environment),)
 
 
-def check_together(groups: Sequence[Tuple[str, Iterable[object]]]) -> None:
-    """Targets checked in one call (a package and its dependencies' wheels): a library that
-    one ships satisfies another's DT_NEEDED by name, as ld.so does once the dependency was
-    imported. Call after every target was collected, before any is finished.
+class Provided(NamedTuple):
+    """A library one target ships, offered to the targets checked with it under ``name``
+    (its SONAME, or its file name)."""
 
-    ``groups`` pairs each target with its checks. A provider is offered with no DT_NEEDED of
-    its own: its dependency's import loaded those, in that package's layout, not this one's."""
-    checks = [(target, c) for target, cs in groups for c in cs if isinstance(c, SymbolCheck)]
-    for _target, check in checks:
-        for other_target, other in checks:
-            if other is check:
+    name: str
+    target: str
+    library: LoadedObject
+
+
+def provided_libraries(target: str, checks: Iterable[object]) -> Tuple[Provided, ...]:
+    """The libraries ``target`` ships (after it was collected), as another package sees them
+    once this one was imported: with no DT_NEEDED of their own (those were loaded in this
+    package's layout, not the other's). Plain data, so a worker process can hand it on."""
+    out: List[Provided] = []
+    for check in checks:
+        if not isinstance(check, SymbolCheck):
+            continue
+        for lib in check.files.values():
+            if lib.is_executable or lib.has_module_init:
                 continue
-            for lib in other.files.values():
-                if lib.is_executable or lib.has_module_init:
-                    continue
-                shown = dataclasses.replace(lib, needed=(), in_wheel=False, ident=f"{other_target}!{lib.path}")
-                for name in filter(None, (lib.soname, posixpath.basename(lib.path))):
-                    check.loaded_first.setdefault(name, (other_target, shown))
+            shown = dataclasses.replace(lib, needed=(), in_wheel=False, ident=f"{target}!{lib.path}")
+            names = filter(None, (lib.soname, posixpath.basename(lib.path)))
+            out.extend(Provided(name, target, shown) for name in names)
+    return tuple(out)
+
+
+def offer_libraries(checks: Iterable[object], provided: Iterable[Provided]) -> None:
+    """Targets checked in one call (a package and its dependencies' wheels): a library that
+    another ships satisfies a DT_NEEDED by name, as ld.so does once the dependency was
+    imported; the first target to offer a name wins. Call before the target is finished."""
+    for check in checks:
+        if isinstance(check, SymbolCheck):
+            for p in provided:
+                check.loaded_first.setdefault(p.name, (p.target, p.library))
 
 
 def symbol_status(checks: Iterable[object]) -> Dict[str, Optional[str]]:

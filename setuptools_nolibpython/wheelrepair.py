@@ -21,17 +21,19 @@ import struct
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
-from typing import IO, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .elf import ELF_MAGIC, read_elf
-from .elfpatch import KEPT_ALLOWED, KEPT_PROGRAM, EditPlan, Patch, plan_file_repair
+from .elfpatch import KEPT_ALLOWED, KEPT_PROGRAM, EditPlan, Patch, overlay, plan_file_repair
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, RepairError
 from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, current_interpreter_libdirs
 from .results import ERROR, ScanOptions
 from .scan import scan_wheel
-from .wheelsafety import WheelContents, member_hash_findings, record_digest
+from .wheelsafety import FULL_VERIFY_LIMIT, WheelContents, member_hash_findings, record_digest, wheel_problems
 
-__all__ = ["MemberFix", "RepairResult", "repair_wheel", "rewrite_record", "verify_changed_members"]
+__all__ = [
+    "MemberFix", "RepairResult", "apply_plans_in_place", "repair_wheel", "rewrite_record", "verify_changed_members",
+]
 
 _CHUNK = 1024 * 1024
 _SIGNATURES = ("RECORD.jws", "RECORD.p7s")
@@ -69,16 +71,8 @@ def _patched(stream: IO[bytes], patches: Sequence[Patch]) -> Iterator[bytes]:
         data = stream.read(_CHUNK)
         if not data:
             return
-        end = pos + len(data)
-        buf: Optional[bytearray] = None
-        for p in patches:
-            lo, hi = max(p.offset, pos), min(p.offset + len(p.data), end)
-            if lo < hi:
-                if buf is None:
-                    buf = bytearray(data)
-                buf[lo - pos : hi - pos] = p.data[lo - p.offset : hi - p.offset]
-        yield bytes(buf) if buf is not None else data
-        pos = end
+        yield overlay(data, pos, patches)
+        pos += len(data)
 
 
 def _record_name(zf: zipfile.ZipFile, wheel: str) -> str:
@@ -302,15 +296,12 @@ def repair_wheel(
     allow: Sequence[str] = (),
     force_copy: bool = False,
     remove_libpython: bool = True,
-    in_place: bool = False,
 ) -> RepairResult:
-    """Write ``outdir/<same name>`` with libpython removed; the input is never modified,
-    except with ``in_place`` (a build backend's own wheel, checked before it is handed
-    over): then the new wheel is renamed over the input and ``outdir`` is not used.
-    ``remove_libpython=False`` applies only the RPATH part (``strip-rpath`` without
-    ``on-violation = "repair"``).
+    """Write ``outdir/<same name>`` with libpython removed; the input is never modified
+    (a backend's own wheel is rewritten by apply_plans_in_place). ``remove_libpython=False``
+    applies only the RPATH part (``strip-rpath`` without ``on-violation = "repair"``).
     """
-    final = os.path.abspath(wheel) if in_place else _output_path(wheel, outdir)
+    final = _output_path(wheel, outdir)
     try:
         zf = zipfile.ZipFile(wheel)
     except ZIP_ERRORS as exc:
@@ -327,32 +318,67 @@ def repair_wheel(
                 return RepairResult(wheel, None, (), allowed, programs)
             _make_outdir(final)
             return RepairResult(wheel, _copy_file(wheel, final), (), allowed, programs)
-        if not in_place:
-            _make_outdir(final)
+        _make_outdir(final)
         fixes = tuple(MemberFix(n, p.removed_needed, p.removed_rpath) for n, p in plans.items())
-        drop = [n for n in zf.namelist() if n.startswith(record[: -len("RECORD")]) and n.endswith(_SIGNATURES)]
-        tmp = _temp_beside(final)
+        drop = _write_repaired(zf, wheel, final, plans, record, outdir,
+                               lambda tmp: _verify(tmp, wheel, allow, remove_libpython))
+    return RepairResult(wheel, final, fixes, allowed, programs, drop)
+
+
+def _write_repaired(
+    zf: zipfile.ZipFile,
+    wheel: str,
+    final: str,
+    plans: Dict[str, EditPlan],
+    record: str,
+    outdir: str,
+    verify: Callable[[str], None],
+) -> Tuple[str, ...]:
+    """Write the patched wheel to a temporary file beside ``final``, ``verify`` it, check
+    the hash of every member it rewrote, and rename it: ``final`` is whole or untouched.
+    Returns the signature members a changed RECORD invalidated (dropped)."""
+    drop = [n for n in zf.namelist() if n.startswith(record[: -len("RECORD")]) and n.endswith(_SIGNATURES)]
+    tmp = _temp_beside(final)
+    try:
         try:
-            try:
-                record_bytes = rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
-                with open(wheel, "rb") as raw:
-                    _write_wheel(zf, raw, tmp, plans, record, record_bytes, drop)
-            except OSError as exc:  # ENOSPC, EIO, quota: on either side of the copy
-                raise RepairError(
-                    f"{wheel}: copying into {outdir} failed: {exc.strerror or exc}; nothing written"
-                ) from None
-            except MEMBER_ERRORS as exc:
-                raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
-            _verify(tmp, wheel, allow, remove_libpython)
-            verify_changed_members(tmp, wheel, list(plans))
-            try:
-                _publish(tmp, final)
-            except OSError as exc:
-                raise RepairError(f"{final}: cannot be written: {exc.strerror or exc}; nothing written") from None
-        except BaseException:
-            _unlink(tmp)
-            raise
-    return RepairResult(wheel, final, fixes, allowed, programs, tuple(drop))
+            record_bytes = rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
+            with open(wheel, "rb") as raw:
+                _write_wheel(zf, raw, tmp, plans, record, record_bytes, drop)
+        except OSError as exc:  # ENOSPC, EIO, quota: on either side of the copy
+            raise RepairError(
+                f"{wheel}: copying into {outdir} failed: {exc.strerror or exc}; nothing written"
+            ) from None
+        except MEMBER_ERRORS as exc:
+            raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
+        verify(tmp)
+        verify_changed_members(tmp, wheel, list(plans))
+        try:
+            _publish(tmp, final)
+        except OSError as exc:
+            raise RepairError(f"{final}: cannot be written: {exc.strerror or exc}; nothing written") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+    return tuple(drop)
+
+
+def apply_plans_in_place(wheel: str, plans: Dict[str, EditPlan]) -> Tuple[str, ...]:
+    """Rewrite a backend's wheel with edits already decided and judged (enforce.judge_wheel,
+    from its one read of the wheel), renamed over it. Raw copies need every member's CRC
+    checked: a small wheel's were by that scan, a big wheel's are checked here (the one
+    case that inflates members again, and only when a fix is written)."""
+    try:
+        zf = zipfile.ZipFile(wheel)
+    except ZIP_ERRORS as exc:
+        raise RepairError(f"{wheel}: not a readable wheel (zip): {exc}") from None
+    with zf:
+        if sum(i.file_size for i in zf.infolist()) > FULL_VERIFY_LIMIT:
+            problems = wheel_problems(zf, deep=True)
+            if problems:
+                raise RepairError(f"{wheel}: refusing to repair an unsafe wheel: " + "; ".join(problems))
+        record = _record_name(zf, wheel)
+        final = os.path.abspath(wheel)
+        return _write_repaired(zf, wheel, final, plans, record, os.path.dirname(final), lambda tmp: None)
 
 
 def _verify(tmp: str, wheel: str, allow: Sequence[str], remove_libpython: bool) -> None:

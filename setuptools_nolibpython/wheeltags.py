@@ -62,15 +62,19 @@ def _as_strings(tags: Iterable[Tag]) -> Tuple[str, ...]:
     return tuple(sorted(str(t) for t in tags))
 
 
-def wheel_target(path: str) -> Tuple[Tuple[str, ...], Optional[str]]:
+def wheel_target(path: str, zf: Optional[zipfile.ZipFile] = None) -> Tuple[Tuple[str, ...], Optional[str]]:
     """(tags to judge the wheel against, a one-line finding when name and WHEEL disagree).
 
     WHEEL's tags win; the file name is used when WHEEL has none (or cannot be read).
+    ``zf``: the wheel already open.
     """
     from_name = _filename_tags(path)
     try:
-        with zipfile.ZipFile(path) as zf:
+        if zf is not None:
             from_wheel = _read_wheel_tags(zf)
+        else:
+            with zipfile.ZipFile(path) as opened:
+                from_wheel = _read_wheel_tags(opened)
     except ZIP_ERRORS:
         from_wheel = frozenset()
     if not from_wheel:

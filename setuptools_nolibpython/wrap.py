@@ -3,9 +3,9 @@
 The real backend is named by ``backend`` in ``[tool.setuptools-nolibpython]`` of the
 pyproject.toml in the current directory (front-ends run hooks in the project directory).
 Every hook it has is passed through unchanged; ``build_wheel`` and ``build_editable``
-then put the finished wheel through enforce.enforce_wheel (the setuptools path's fix,
-verify and verdict, on the zip), and an editable wheel's externally loaded modules
-(editables.external_files) through enforce.enforce. Optional hooks exist here exactly
+then judge the finished wheel (enforce.judge_wheel: the setuptools path's fixes and
+verdict, from one read of the zip) and an editable wheel's externally loaded modules
+(editables.external_files, enforce.judge_files), and write fixes only when all pass. Optional hooks exist here exactly
 when the real backend has them: front-ends probe with getattr/hasattr, so they are
 resolved by a module ``__getattr__`` (PEP 562), which loads the backend on first use.
 
@@ -143,11 +143,13 @@ def _verify(loaded: _Loaded, directory: str, name: str, editable: bool) -> str:
     """The verdict on the wheel the backend wrote, before its name is handed over."""
     if not loaded.checks:
         return name
-    from .enforce import enforce, enforce_wheel
+    from .enforce import judge_files, judge_wheel, settle
 
     wheel = os.path.join(directory, name)
     try:
-        enforce_wheel(wheel, loaded.config, _hint(loaded))
+        # Every verdict before any write: an editable install that fails leaves the
+        # backend's build directory (meson-python's, say) as it was.
+        pending = [judge_wheel(wheel, loaded.config, _hint(loaded))]
         if editable:
             from .editables import external_files
 
@@ -155,8 +157,10 @@ def _verify(loaded: _Loaded, directory: str, name: str, editable: bool) -> str:
             for note in outside.notes:
                 log.warning("%s", note)
             if outside.files:
-                enforce(list(outside.files), loaded.config, f"{outside.build_dir} (loaded by the editable wheel)",
-                        (name,), _hint(loaded), context="backend")
+                pending.append(judge_files(list(outside.files), loaded.config,
+                                           f"{outside.build_dir} (loaded by the editable wheel)", (name,),
+                                           _hint(loaded), context="backend"))
+        settle(pending)
     except ViolationError as exc:
         try:
             os.unlink(wheel)  # the wheel is never handed over

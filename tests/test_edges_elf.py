@@ -383,10 +383,14 @@ def test_a_broken_symbol_module_fails_loudly(tmp_path: Path) -> None:
     # An internal error: its own exit status (3), one line naming the file, never a pass.
     assert "exit 0" not in proc.stdout and ("exit 3" in proc.stdout or proc.returncode != 0)
     assert "ImportError" in proc.stderr or "ModuleNotFoundError" in proc.stderr
+    # The build step imports the symbol check once it finds an ELF file (a build that links
+    # nothing never loads it): judging the file is what must fail.
     build = run([sys.executable, "-c", probe.replace(
-        "from setuptools_nolibpython import cli\n", "from setuptools_nolibpython import enforce\n").replace(
-        f"rc = cli.main(['check', {str(so)!r}])\n", "rc = 'imported'\n")])
-    assert build.returncode != 0 and "exit imported" not in build.stdout
+        "from setuptools_nolibpython import cli\n",
+        "from setuptools_nolibpython import enforce\nfrom setuptools_nolibpython.config import Config\n").replace(
+        f"rc = cli.main(['check', {str(so)!r}])\n",
+        f"rc = enforce.enforce([('x.so', {str(so)!r})], Config(enable=True, on_violation='warn'), 'probe')\n")])
+    assert build.returncode != 0 and "exit" not in build.stdout
     # Control: unbroken, the same file fails the check for its missing symbol.
     ok = cli("check", so)
     assert ok.returncode == 1 and "undefined symbol nolibpython_missing_symbol" in ok.stdout
