@@ -57,9 +57,9 @@ field: setup
 # ruff, mypy --strict, and the layer check (scripts/check_layers.py: no upward import, no
 # import cycle, CONTRIBUTING.md's Architecture list equal to its table); field/ too.
 lint: setup
-	$(BIN)/ruff check setuptools_nolibpython field
+	$(BIN)/ruff check setuptools_nolibpython field devtools
 	$(BIN)/mypy
-	$(BIN)/mypy field
+	$(BIN)/mypy field devtools
 	$(BIN)/python scripts/check_layers.py
 
 clean:

@@ -25,6 +25,7 @@ from elfgen import ElfSpec, record_line
 from elfgen import write as write_elf
 from support import DEBIAN_PYTHON, MODULE_C, PYENV_ROOT, REPO, require, run
 
+from devtools.machine import pyenv_python
 from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
 from setuptools_nolibpython.elfpatch import patch_file, plan_edit
@@ -336,8 +337,9 @@ def test_private_symbol_of_another_patch_release(tmp_path: Path) -> None:
     imp = run([DEBIAN_PYTHON, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import _priv"])
     assert "undefined symbol: _PyModule_Add" in imp.stderr
     # ... and the control: the interpreter that exports it finds nothing, and imports it.
-    pyenv = PYENV_ROOT / "versions" / "3.11.7" / "bin" / "python3.11"
-    require(pyenv.is_file(), f"{pyenv} is needed")
+    pyenv = pyenv_python("3.11")
+    require(pyenv is not None, f"no pyenv CPython 3.11 in {PYENV_ROOT}/versions")
+    assert pyenv is not None
     assert cli("check", "--python", pyenv, so).returncode == 0
     assert run([pyenv, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import _priv"]).returncode == 0
 

@@ -27,6 +27,7 @@ import pytest
 from support import DEBIAN_PYTHON, REPO, built_wheel, make_project, pip_wheel, require, run, unpack_wheel
 from test_edges_elf import PY_TAG, SCHEMA, frozen_app, gcc, make_wheel, module, problems_of  # noqa: F401
 
+from devtools.machine import SYSTEM_LIB_DIRS
 from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
 from setuptools_nolibpython.policy import ERROR, WARNING
@@ -36,7 +37,7 @@ from setuptools_nolibpython.symbols import MISSING_LIBRARY, SymbolCheck
 
 INCLUDE = sysconfig.get_paths()["include"]
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
-LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib", "/lib", "/usr/local/lib")
+LIB_DIRS = SYSTEM_LIB_DIRS
 
 MODULE_C = """
 #include <Python.h>

@@ -37,6 +37,8 @@ from support.matrix import (
     make_venv,
 )
 
+from devtools.machine import pyenv_root
+
 SECTION = "interpreters"
 PYENV_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
 DEBIAN_STATIC = "CPython 3.11 (Debian /usr/bin/python3.11, static)"
@@ -149,7 +151,7 @@ def _free_threaded_candidates() -> Tuple[List[Path], List[str]]:
     """Free-threaded interpreters on this machine, and what was searched."""
     searched: List[str] = []
     found: List[Path] = []
-    versions = PYENV_ROOT / "versions"
+    versions = pyenv_root() / "versions"
     names = sorted(d.name for d in versions.iterdir()) if versions.is_dir() else []
     searched.append(f"pyenv versions {', '.join(names) or 'none'}")
     for name in names:
