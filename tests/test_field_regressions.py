@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import jsonschema
 import pytest
 from support import DEBIAN_PYTHON, REPO, built_wheel, make_project, pip_wheel, require, run, unpack_wheel
-from test_edges_elf import PY_TAG, SCHEMA, frozen_app, gcc, make_wheel, module, problems_of  # noqa: F401
+from support.elfcases import PY_TAG, SCHEMA, build_frozen_app, gcc, make_wheel, module, problems_of
 
 from devtools.machine import SYSTEM_LIB_DIRS
 from setuptools_nolibpython import syslibs
@@ -207,6 +207,11 @@ def check_json(*args: object) -> Tuple[int, Dict[str, Any]]:
 PYMODULE_ADD = "PyAPI_FUNC(int) _PyModule_Add(PyObject *, const char *, PyObject *);"
 
 
+@pytest.fixture(scope="module")
+def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    return build_frozen_app(tmp_path_factory.mktemp("frozen"))
+
+
 @pytest.mark.parametrize(
     "sym, decl, value, python",
     [
@@ -218,7 +223,7 @@ PYMODULE_ADD = "PyAPI_FUNC(int) _PyModule_Add(PyObject *, const char *, PyObject
     ids=["host-api", "private-symbol-of-another-release"],
 )
 def test_symbol_only_the_host_defines_is_a_host_only_warning(
-    frozen_app: Dict[str, Path],  # noqa: F811  (the fixture imported from test_edges_elf)
+    frozen_app: Dict[str, Path],
     tmp_path: Path, sym: str, decl: str, value: str, python: "Path | None",
 ) -> None:
     if python is not None:
