@@ -8,14 +8,14 @@ import sys
 import tomllib
 from importlib.metadata import version
 from pathlib import Path
-from typing import Iterator
+from typing import Dict, Iterator
 
 import pytest
 from packaging.requirements import Requirement
 from support import COMPAT_RESULTS, REPO, run
 from support.sid import Sid, require_sid
-from support.tracked import changed_paths, tree_state
 from support.skips import pytest_unconfigure  # noqa: F401  (the run's last line: what was skipped, what to install)
+from support.tracked import changed_paths, tree_state
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +52,15 @@ def sid(wheelhouse: Path) -> Iterator[Sid]:
     box.with_wheelhouse(wheelhouse)
     yield box
     box.close()
+
+
+@pytest.fixture(scope="module")
+def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
+    """A freeze-style wheel: a host program with the static libpython inside and modules
+    that call into it (support.elfcases.build_frozen_app), built once per test module."""
+    from support.elfcases import build_frozen_app  # gcc-built files: only the tests that ask
+
+    return build_frozen_app(tmp_path_factory.mktemp("frozen"))
 
 
 # ---------------------------------------------------------------- compatibility table

@@ -25,7 +25,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 import jsonschema
 import pytest
 from support import DEBIAN_PYTHON, REPO, built_wheel, make_project, pip_wheel, require, run, unpack_wheel
-from support.elfcases import PY_TAG, SCHEMA, build_frozen_app, gcc, make_wheel, module, problems_of
+from support.elfcases import PY_TAG, SCHEMA, gcc, make_wheel, module, problems_of
 
 from devtools.machine import SYSTEM_LIB_DIRS
 from setuptools_nolibpython import syslibs
@@ -205,11 +205,6 @@ def check_json(*args: object) -> Tuple[int, Dict[str, Any]]:
 
 # ---------------------------------------------------------------- 4. host-only symbols
 PYMODULE_ADD = "PyAPI_FUNC(int) _PyModule_Add(PyObject *, const char *, PyObject *);"
-
-
-@pytest.fixture(scope="module")
-def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
-    return build_frozen_app(tmp_path_factory.mktemp("frozen"))
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,6 @@ from support.elfcases import (
     LDVERSION,
     LIBDIR,
     PY_TAG,
-    build_frozen_app,
     check_doc,
     cli,
     gcc,
@@ -88,11 +87,6 @@ def test_program_gets_its_own_verdict_and_fix(program_wheel: Dict[str, Path]) ->
     assert "nolibpython repair" in probs[f"probe/_bad{EXT}"][0]["fix"]
     assert doc["targets"][0]["summary"].endswith(
         "1 violates the no-libpython rule, 1 program embeds Python through libpython")
-
-
-@pytest.fixture(scope="module")
-def frozen_app(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
-    return build_frozen_app(tmp_path_factory.mktemp("frozen"))
 
 
 def test_frozen_host_judges_its_modules(frozen_app: Dict[str, Path]) -> None:
