@@ -147,7 +147,7 @@ def build_env(wheelhouse: Path) -> Dict[str, str]:
 def _requirements() -> None:
     require(sysconfig.get_config_var("Py_ENABLE_SHARED") and sys.version_info[:2] == (3, 11),
             "the tests build with pyenv's shared CPython 3.11 (the .venv's interpreter)")
-    require(DEBIAN_PYTHON.exists(), "Debian's /usr/bin/python3.11 (apt install python3.11)")
+    require(DEBIAN_PYTHON.exists(), f"Debian's {DEBIAN_PYTHON} (apt install python3.11)")
     require(shutil.which("pkg-config"), "pkg-config (apt install pkg-config): meson's dependency('python3-embed')")
     require((PKG_CONFIG_DIR / "python3-embed.pc").exists(), f"python3-embed.pc in {PKG_CONFIG_DIR}")
 
