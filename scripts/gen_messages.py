@@ -9,7 +9,7 @@ is shown as ``<python>`` and the scratch directory as ``.``.
 
     python scripts/gen_messages.py           # rewrite both regions
     python scripts/gen_messages.py --check   # exit 1 if either differs
-    python scripts/gen_messages.py --print   # the catalogue on stdout (tests/test_edges_messages.py)
+    python scripts/gen_messages.py --print   # the catalogue on stdout (tests/test_message_catalogue.py)
 
 Needs CPython 3.11 (pyenv, --enable-shared, with its static libpython3.11.a), gcc and
 Debian's /usr/bin/python3.11 (3.11.2) for the patch-release example.

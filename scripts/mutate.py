@@ -84,7 +84,7 @@ MUTANTS: Tuple[Mutant, ...] = (
            "libpython3.so is no longer a libpython name (only a missing-library warning names it)"),
     Mutant("name-rule-drops-d-and-t", "names.py",
            r"(?P<abi>[dmtu]*)(?:\.(?P<so>", r"(?P<abi>[mu]*)(?:\.(?P<so>",
-           ("tests/test_names.py",),
+           ("tests/unit/test_libpython_names.py",),
            "debug (d) and free-threaded (t) libpython file names are not recognised"),
     Mutant("libpython-verdict-warning", "policy.py",
            "Problem(NEEDS_LIBPYTHON, ERROR,", "Problem(NEEDS_LIBPYTHON, WARNING,",

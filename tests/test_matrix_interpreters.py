@@ -177,7 +177,7 @@ def test_free_threaded_interpreter() -> None:
             "no free-threaded CPython can be had here: " + "; ".join(searched) + ". Debian 12 ships only 3.11; "
             "pip and apt, the registries this suite uses, offer no free-threaded interpreter (those come from "
             "python.org sources, conda-forge or python-build-standalone). "
-            "The plugin's name rules cover libpython3.13t.so.1.0 (tests/test_names.py)",
+            "The plugin's name rules cover libpython3.13t.so.1.0 (tests/unit/test_libpython_names.py)",
         )
         return
     pytest.fail(f"free-threaded interpreter(s) found: {found}: add them to the build matrix")
