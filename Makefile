@@ -1,10 +1,10 @@
-# Quick start: `make demo` and `make test`. Both set up .venv first.
+# Quick start: `make demo`, `make test-fast` and `make test`. Each sets up .venv first.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench fuzz compat mutate field clean
+.PHONY: setup demo test test-fast lint bench fuzz compat mutate field clean
 
 $(STAMP): pyproject.toml requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ setup: $(STAMP)
 demo: setup
 	bash scripts/demo.sh
 
+# Everything: tests/unit and every integration test (real gcc, pip builds, interpreters).
+# A run fails when it changed a file git sees (tests/conftest.py, tests/support/tracked.py).
 test: setup lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The unit tier alone (tests/unit): no compiler, no network, no build, under a minute.
+test-fast: setup
+	$(BIN)/python -m pytest tests/unit
 
 # The compatibility matrix alone (every test file that records a cell: tests/test_matrix_*.py,
 # test_plugin_cmdclass.py, test_wrap_backends.py), then docs/compatibility.md from its
@@ -57,9 +63,9 @@ field: setup
 # ruff, mypy --strict, and the layer check (scripts/check_layers.py: no upward import, no
 # import cycle, CONTRIBUTING.md's Architecture list equal to its table); field/ too.
 lint: setup
-	$(BIN)/ruff check setuptools_nolibpython field
+	$(BIN)/ruff check setuptools_nolibpython field devtools
 	$(BIN)/mypy
-	$(BIN)/mypy field
+	$(BIN)/mypy field devtools
 	$(BIN)/python scripts/check_layers.py
 
 clean:

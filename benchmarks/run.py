@@ -106,7 +106,9 @@ def bench_venv() -> Path:
 def corpus(only: Sequence[str]) -> List[Tuple[str, Path]]:
     """The pinned PyPI wheels (downloaded once into .cache/wheels) and torch where present."""
     sys.path.insert(0, str(REPO / "tests"))
-    from support import CORPUS, download_wheel, torch_wheel  # type: ignore[import-not-found]
+    from support import CORPUS, download_wheel  # type: ignore[import-not-found]
+
+    from devtools.machine import torch_wheel
 
     out: List[Tuple[str, Path]] = [(name, Path(download_wheel(name))) for name in CORPUS]
     torch = torch_wheel()

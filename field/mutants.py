@@ -24,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from elftools.elf.elffile import ELFFile
 
+from devtools.machine import find_links_file
 from setuptools_nolibpython.elf import DT_NEEDED, read_elf
 from setuptools_nolibpython.sources import BytesSource
 from setuptools_nolibpython.stable_abi import load as load_stable_abi
@@ -238,7 +239,7 @@ def candidates(wheels: Sequence[Any], cache: Path) -> Iterator[Tuple[Any, Path, 
             continue
         path = cache / "wheel" / w.file
         if not path.exists():
-            path = Path("/opt/wheels") / w.file
+            path = find_links_file(w.file) or path
         if not path.exists() or path.stat().st_size > 50_000_000:
             continue  # mutants need small wheels: each is copied whole
         with zipfile.ZipFile(path) as zf:

@@ -34,15 +34,21 @@ if TYPE_CHECKING:
     from field.judge import WheelResult
 
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run as `python field/run.py`: devtools/ sits at the top
+    sys.path.insert(0, str(REPO))
+# Re-exported (``as``) for field/mutants.py and tests/test_field_subset.py.
+from devtools.machine import DEBIAN_PYTHON as DEBIAN_PYTHON  # noqa: E402
+from devtools.machine import find_links_file, pyenv_root  # noqa: E402
+from devtools.machine import pyenv_python as pyenv_python  # noqa: E402
+
 CACHE = REPO / ".cache" / "field"
 PROJECTS = Path(__file__).resolve().parent / "projects.toml"
 PROBE = Path(__file__).resolve().parent / "probe.py"
 WITHOUT_LIBPYTHON = REPO / "tests" / "support" / "without_libpython.sh"
-PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
+PYENV_ROOT = pyenv_root()
 #: The interpreter that builds every sdist (pyenv, --enable-shared).
 BUILD_PYTHON_VERSION = "3.11.7"
-#: Debian's static python3.11: where (c) is installed and cp311/abi3 wheels are judged.
-DEBIAN_PYTHON = Path("/usr/bin/python3.11")
+#: Debian's static python3.11 (DEBIAN_PYTHON): where (c) is installed and cp311/abi3 wheels are judged.
 HOSTILE_LDFLAGS = "-Wl,--no-as-needed -lpython3.11 -Wl,-z,defs"
 LOG_PREFIX = "setuptools-nolibpython:"
 KINDS_OF_SDIST = (
@@ -216,19 +222,6 @@ def run(
     return Ran(status == 0, time.perf_counter() - start, text, cpu, code)
 
 
-def pyenv_python(version: str) -> Optional[Path]:
-    """The pyenv interpreter for "3.9" (newest patch present) or an exact "3.11.7"."""
-    versions = PYENV_ROOT / "versions"
-    exact = versions / version / "bin" / "python3"
-    if exact.exists():
-        return exact
-    found = sorted(
-        versions.glob(f"{version}.*/bin/python3"),
-        key=lambda p: [int(x) for x in p.parent.parent.name.split(".") if x.isdigit()],
-    )
-    return found[-1] if found else None
-
-
 def clean_env(**extra: str) -> Dict[str, str]:
     """The environment of a build: the caller's, minus anything that changes a link or
     the plugin's switch, plus ``extra``."""
@@ -353,8 +346,8 @@ def fetch_wheel(w: Wheel, py: Path) -> Path:
     target = d / w.file
     if target.exists():
         return target
-    local = Path("/opt/wheels") / w.file  # pip's configured find-links holds the big torch wheel
-    if local.exists():
+    local = find_links_file(w.file)  # pip's configured find-links holds the big torch wheel
+    if local is not None:
         return local
     pytag, abi, plat = w.tags
     cmd = [

@@ -72,7 +72,7 @@ MAX_DYNAMIC_ENTRIES = 65536
 MAX_STRING = 64 * 1024
 #: Entries whose strings are read (DT_NEEDED, RPATH, RUNPATH, SONAME). Real objects have
 #: tens; each string costs a bounded read, and a crafted file with 65,536 of them took
-#: 1.6 s (tests/test_fixtures.py), so more than this is refused as not a real object.
+#: 1.6 s (tests/unit/test_malformed_elf_files.py), so more than this is refused as not a real object.
 MAX_STRING_ENTRIES = 4096
 
 

@@ -18,60 +18,14 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
-from typing import Any, Dict, List
 
 import elfgen
 import jsonschema
 import pytest
-import yaml
 from support import REPO, download_wheel, require, run
+from support.cipage import INSTALL, REPORT, gate_lines
 
-DOC = REPO / "docs" / "ci.md"
 SCHEMA = json.loads((REPO / "docs" / "check-json-schema.json").read_text())
-INSTALL = "python -m pip install setuptools-nolibpython"
-REPORT = "nolibpython-report.json"
-EXPLAIN = "nolibpython check dist/*.whl"
-
-
-def blocks(lang: str) -> List[str]:
-    return [str(b) for b in re.findall(rf"```{lang}\n(.*?)```", DOC.read_text(), flags=re.S)]
-
-
-def gate_lines() -> List[str]:
-    (gate,) = blocks("sh")
-    return [line for line in gate.splitlines() if line.strip() and not line.startswith("#")]
-
-
-def jobs() -> Dict[str, Any]:
-    docs = [yaml.safe_load(b) for b in blocks("yaml")]
-    github = next(d for d in docs if "jobs" in d)
-    gitlab = next(d for d in docs if "jobs" not in d)
-    return {"github": github, "gitlab": gitlab}
-
-
-def test_gate_is_install_then_check() -> None:
-    assert gate_lines() == [INSTALL, f"nolibpython check --json dist/*.whl > {REPORT}"]
-
-
-def test_github_job_builds_then_gates() -> None:
-    (job,) = jobs()["github"]["jobs"].values()
-    runs = [step.get("run", "") for step in job["steps"]]
-    build = next(i for i, r in enumerate(runs) if "cibuildwheel" in r and "--output-dir dist" in r)
-    gate = next(i for i, r in enumerate(runs) if r.splitlines() == gate_lines())
-    assert build < gate
-    explain = next(s for s in job["steps"] if s.get("if") == "failure()")
-    assert explain["run"].strip() == EXPLAIN
-    upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact"))
-    assert upload["if"] == "always()" and REPORT in upload["with"]["path"].split()
-
-
-def test_gitlab_job_builds_then_gates() -> None:
-    (job,) = jobs()["gitlab"].values()
-    script = job["script"]
-    build = script.index("python -m build --outdir dist .")
-    assert script[build + 1:] == gate_lines()
-    assert any(EXPLAIN in line and "$CI_JOB_STATUS" in line for line in job["after_script"])
-    assert job["artifacts"]["when"] == "always" and REPORT in job["artifacts"]["paths"]
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """Interrupted and starved repairs: SIGKILL at random moments and a full disk never leave
 a partial wheel under the final name and never touch the input; a failed build leaves
-no wheel (see also test_fixtures.test_build_shipping_a_lying_file_fails_cleanly).
+no wheel (see also test_build_with_malformed_elf.test_build_shipping_a_lying_file_fails_cleanly).
 """
 
 from __future__ import annotations

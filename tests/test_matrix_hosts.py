@@ -24,6 +24,8 @@ from support import DEBIAN_PYTHON, SUPPORT, pyenv_pythons, record_compat, requir
 from support.apache import Apache, available
 from support.matrix import SampleBuild, build_pairs, import_code, interpreter_info, make_venv
 
+from devtools.machine import DEBIAN_LIBPYTHON
+
 # ---------------------------------------------------------------- embedding hosts
 HOSTS = "embedding hosts"
 MODES = {
@@ -181,7 +183,7 @@ def test_mod_wsgi(mode: str, httpd: Apache, debian_builds: Tuple[SampleBuild, Sa
     assert got.get("process_group") == group, body
     debian_version = str(interpreter_info(DEBIAN_PYTHON)["version"])
     assert got.get("runtime") == debian_version, body
-    assert got.get("libpython") == "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0", body
+    assert got.get("libpython") == str(DEBIAN_LIBPYTHON), body
     # Negative control: the same build without the plugin would have linked libpython.
     assert control.libpython_needed() == ["libpython3.11.so.1.0"], control.libpython_needed()
     record_compat(

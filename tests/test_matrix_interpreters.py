@@ -37,6 +37,8 @@ from support.matrix import (
     make_venv,
 )
 
+from devtools.machine import pyenv_root
+
 SECTION = "interpreters"
 PYENV_VERSIONS = ("3.9", "3.10", "3.11", "3.12", "3.13")
 DEBIAN_STATIC = "CPython 3.11 (Debian /usr/bin/python3.11, static)"
@@ -149,7 +151,7 @@ def _free_threaded_candidates() -> Tuple[List[Path], List[str]]:
     """Free-threaded interpreters on this machine, and what was searched."""
     searched: List[str] = []
     found: List[Path] = []
-    versions = PYENV_ROOT / "versions"
+    versions = pyenv_root() / "versions"
     names = sorted(d.name for d in versions.iterdir()) if versions.is_dir() else []
     searched.append(f"pyenv versions {', '.join(names) or 'none'}")
     for name in names:
@@ -175,7 +177,7 @@ def test_free_threaded_interpreter() -> None:
             "no free-threaded CPython can be had here: " + "; ".join(searched) + ". Debian 12 ships only 3.11; "
             "pip and apt, the registries this suite uses, offer no free-threaded interpreter (those come from "
             "python.org sources, conda-forge or python-build-standalone). "
-            "The plugin's name rules cover libpython3.13t.so.1.0 (tests/test_names.py)",
+            "The plugin's name rules cover libpython3.13t.so.1.0 (tests/unit/test_libpython_names.py)",
         )
         return
     pytest.fail(f"free-threaded interpreter(s) found: {found}: add them to the build matrix")

@@ -220,7 +220,7 @@ def test_other_members_and_metadata_unchanged(small_bad: Path, small_repaired: T
 
 def test_import_under_debian_python_without_libpython(small_bad: Path, small_repaired: Tuple[Path, str],
                                                       tmp_path: Path) -> None:
-    require(DEBIAN_PYTHON.exists(), "Debian's /usr/bin/python3.11 is needed", apt=["python3.11"])
+    require(DEBIAN_PYTHON.exists(), f"Debian's {DEBIAN_PYTHON} is needed", apt=["python3.11"])
     repaired, _ = small_repaired
     code = "import tiny._ext as m; print('answer', m.answer())"
 

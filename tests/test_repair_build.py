@@ -105,7 +105,7 @@ def test_control_without_plugin_links_libpython(builds: Dict[str, Tuple[Path, st
 
 
 def test_fixed_module_imports_where_libpython_is_absent(builds: Dict[str, Tuple[Path, str]], tmp_path: Path) -> None:
-    require(DEBIAN_PYTHON.exists(), "Debian's /usr/bin/python3.11 is needed", apt=["python3.11"])
+    require(DEBIAN_PYTHON.exists(), f"Debian's {DEBIAN_PYTHON} is needed", apt=["python3.11"])
     fixed = module_of(builds["repair"][0], tmp_path / "repair").parent.parent
     control = module_of(builds["control"][0], tmp_path / "control").parent.parent
     bad = debian_import(control)

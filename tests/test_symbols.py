@@ -446,7 +446,7 @@ def test_gen_stable_abi_script(tmp_path: Path) -> None:
 
 
 def test_same_verdict_under_debian_static_and_pyenv_shared_python(modules: Dict[str, Path], tmp_path: Path) -> None:
-    require(DEBIAN_PYTHON.exists(), "Debian's /usr/bin/python3.11 is not installed", apt=["python3.11"])
+    require(DEBIAN_PYTHON.exists(), f"Debian's {DEBIAN_PYTHON} is not installed", apt=["python3.11"])
     debian = interpreter_scope(str(DEBIAN_PYTHON))
     pyenv = interpreter_scope(str(PY311))
     # The two really differ: the runtime in the executable vs. in libpython3.11.so.

@@ -19,7 +19,6 @@ pip and build call hooks with, in a subprocess, without an isolated environment.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -48,17 +47,16 @@ from support import (
     readelf_dynamic,
     record_compat,
     require,
-    uv_command,
-    uv_index_args,
     run,
     unpack_wheel,
+    uv_command,
+    uv_index_args,
 )
+from support.backend_hooks import PYTHON, TABLE, _hook, _wrapped
 
-from setuptools_nolibpython.config import ConfigError, parse_table
 from setuptools_nolibpython.results import ScanOptions
 from setuptools_nolibpython.scan import scan_wheel
 
-PYTHON = Path(sys.executable)
 SECTION = "backends"
 LDVERSION = sysconfig.get_config_var("LDVERSION")
 SONAME = f"libpython{LDVERSION}.so.1.0"
@@ -149,7 +147,7 @@ def build_env(wheelhouse: Path) -> Dict[str, str]:
 def _requirements() -> None:
     require(sysconfig.get_config_var("Py_ENABLE_SHARED") and sys.version_info[:2] == (3, 11),
             "the tests build with pyenv's shared CPython 3.11 (the .venv's interpreter)")
-    require(DEBIAN_PYTHON.exists(), "Debian's /usr/bin/python3.11 (apt install python3.11)")
+    require(DEBIAN_PYTHON.exists(), f"Debian's {DEBIAN_PYTHON} (apt install python3.11)")
     require(shutil.which("pkg-config"), "pkg-config (apt install pkg-config): meson's dependency('python3-embed')")
     require((PKG_CONFIG_DIR / "python3-embed.pc").exists(), f"python3-embed.pc in {PKG_CONFIG_DIR}")
 
@@ -441,122 +439,6 @@ def test_setuptools_inner_backend_is_the_setuptools_path(tmp_path: Path, wheelho
 
 
 # ---------------------------------------------------------------- configuration errors
-HOOK_CALL = textwrap.dedent(
-    """
-    import sys
-    from pyproject_hooks import BuildBackendHookCaller, HookMissing
-    caller = BuildBackendHookCaller(sys.argv[1], "setuptools_nolibpython.wrap")
-    hook = sys.argv[2]
-    try:
-        if hook == "features":
-            print("RESULT", caller._supported_features())
-        elif hook == "build_editable":
-            print("RESULT", caller.build_editable(sys.argv[3]))
-        elif hook == "build_sdist":
-            print("RESULT", caller.build_sdist(sys.argv[3]))
-        elif hook == "build_wheel":
-            print("RESULT", caller.build_wheel(sys.argv[3]))
-        else:
-            print("RESULT", getattr(caller, hook)())
-    except HookMissing as exc:
-        print("HOOKMISSING", exc)
-    except Exception as exc:
-        print("HOOKFAILED", type(exc).__name__)
-    """
-)
-
-TINY_BACKEND = textwrap.dedent(
-    """
-    import os, shutil
-
-    class Backend:  # for the module:object form
-        @staticmethod
-        def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-            # A real wheel made elsewhere (TINY_WHEEL), handed over as this backend's own.
-            src = os.environ["TINY_WHEEL"]
-            shutil.copy(src, wheel_directory)
-            return os.path.basename(src)
-
-    def get_requires_for_build_wheel(config_settings=None):
-        return ["tiny-extra-requirement"]
-
-    def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-        raise RuntimeError("not reached in these tests")
-    """
-)
-
-
-def _hook(project: Path, hook: str, *args: str, env: Optional[Dict[str, str]] = None) -> Tuple[str, str]:
-    # the tiny in-tree backend lives in the project; the package keeps coming from where the
-    # test run's PYTHONPATH says (scripts/mutate.py's mutated copy)
-    path = os.pathsep.join(filter(None, [str(project), os.environ.get("PYTHONPATH")]))
-    env = {"PYTHONPATH": path, **(env or {})}
-    proc = run([PYTHON, "-c", HOOK_CALL, project, hook, *args], env=env, cwd=project)
-    return proc.stdout, proc.stderr
-
-
-def _wrapped(tmp_path: Path, table: str) -> Path:
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "pyproject.toml").write_text(
-        '[build-system]\nrequires = []\nbuild-backend = "setuptools_nolibpython.wrap"\n\n'
-        f'[project]\nname = "x"\nversion = "1"\n\n{table}'
-    )
-    (tmp_path / "tinybackend.py").write_text(TINY_BACKEND)
-    return tmp_path
-
-
-TABLE = "[tool.setuptools-nolibpython]\n"
-ERRORS = {
-    "no backend": (TABLE + 'on-violation = "repair"\n', "[tool.setuptools-nolibpython] has no backend;"),
-    "no table": ("", "[tool.setuptools-nolibpython] has no backend;"),
-    "cannot be imported": (TABLE + 'backend = "no_such_backend.build"\n',
-                           "backend = 'no_such_backend.build' cannot be imported (ModuleNotFoundError: "),
-    "names the wrapper": (TABLE + 'backend = "setuptools_nolibpython.wrap"\n', "names this wrapper itself"),
-    "names the wrapper, other spelling": (TABLE + 'backend = "setuptools_nolibpython : wrap"\n',
-                                          "names this wrapper itself"),
-    "lacks a called hook": (TABLE + 'backend = "tinybackend"\n',
-                            "backend 'tinybackend' has no build_sdist hook, which the front-end called"),
-}
-
-
-@pytest.mark.parametrize("case", list(ERRORS))
-def test_configuration_errors_are_one_line(case: str, tmp_path: Path) -> None:
-    table, expected = ERRORS[case]
-    project = _wrapped(tmp_path / "p", table)
-    hook = "build_sdist" if case == "lacks a called hook" else "get_requires_for_build_wheel"
-    out, err = _hook(project, hook, *(["out"] if hook == "build_sdist" else []))
-    assert "HOOKFAILED CalledProcessError" in out, out + err
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith(f"error: setuptools-nolibpython: {project / 'pyproject.toml'}: "), lines[0]
-    assert expected in lines[0], lines[0]
-    assert "Traceback" not in err
-
-
-def test_optional_hooks_follow_the_inner_backend(tmp_path: Path) -> None:
-    """A hook the inner backend has is passed through; one it lacks is missing here too."""
-    project = _wrapped(tmp_path / "p", "[tool.setuptools-nolibpython]\nbackend = \"tinybackend\"\n")
-    out, err = _hook(project, "get_requires_for_build_wheel")
-    assert "RESULT ['tiny-extra-requirement']" in out, out + err
-    out, err = _hook(project, "features")
-    assert "RESULT []" in out, out + err  # no build_editable in tinybackend, so none here
-    out, err = _hook(project, "build_editable", "out")
-    assert "HOOKMISSING" in out, out + err
-    # Negative control: a backend that has build_editable shows it through the wrapper.
-    (project / "tinybackend.py").write_text(TINY_BACKEND + "\ndef build_editable(d, c=None, m=None):\n    return 'x'\n")
-    out, err = _hook(project, "features")
-    assert "RESULT ['build_editable']" in out, out + err
-
-
-@pytest.mark.parametrize("value,expected", [
-    (42, "backend must be a string naming a PEP 517 backend"),
-    ("scikit build", "backend must name a PEP 517 backend"),
-    ("mod:", "backend must name a PEP 517 backend"),
-])
-def test_backend_key_is_validated(value: object, expected: str) -> None:
-    with pytest.raises(ConfigError, match=expected):
-        parse_table({"backend": value}, "p/pyproject.toml")
-    assert parse_table({"backend": " scikit_build_core.build : x "}, "w").backend == "scikit_build_core.build:x"
 
 
 def test_setuptools_build_without_the_wrapper_says_backend_is_ignored(tmp_path: Path) -> None:
@@ -567,7 +449,6 @@ def test_setuptools_build_without_the_wrapper_says_backend_is_ignored(tmp_path: 
     # Negative control: without the key, nothing is said.
     plain = make_project(tmp_path / "q", enable=True)
     assert "is read only by" not in run([PYTHON, "setup.py", "--name"], cwd=plain).stderr
-
 
 
 @pytest.mark.slow
@@ -587,31 +468,3 @@ def test_object_form_and_environment_switch(builds: Dict[Tuple[str, Optional[str
     assert f"RESULT {wheel.name}" in out, out + err
     assert "SETUPTOOLS_NOLIBPYTHON turns the checks off" in err
     assert (out_dir / wheel.name).read_bytes() == wheel.read_bytes()
-
-
-def _zip(path: Path, members: Dict[str, str]) -> Path:
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, text in members.items():
-            zf.writestr(name, text)
-    return path
-
-
-def test_editable_loader_not_understood_is_a_note(tmp_path: Path) -> None:
-    """What the wrapper cannot find is said, never guessed (editables.external_files)."""
-    from setuptools_nolibpython.editables import external_files
-
-    odd = external_files(str(_zip(tmp_path / "a.whl", {"_a_editable_loader.py": "def init():\n    pass\n"})))
-    assert odd.files == () and "no build directory found" in odd.notes[0]
-    build = tmp_path / "build"
-    (build / "meson-info").mkdir(parents=True)
-    (build / "meson-info" / "intro-install_plan.json").write_text("{not json")
-    loader = f"def init():\n    f = MesonpyMetaFinder('a', {{'a'}}, {str(build)!r}, ['ninja'], False)\n"
-    broken = external_files(str(_zip(tmp_path / "b.whl", {"_a_editable_loader.py": loader})))
-    assert broken.build_dir == str(build) and "cannot read meson's install plan" in broken.notes[0]
-    # Negative control: a plan naming a real file gives that file, under its install name.
-    (build / "m.so").write_bytes(b"\x7fELF")
-    plan = {"targets": {str(build / "m.so"): {"destination": "{py_platlib}/a/m.so"}}}
-    (build / "meson-info" / "intro-install_plan.json").write_text(json.dumps(plan))
-    good = external_files(str(_zip(tmp_path / "c.whl", {"_a_editable_loader.py": loader})))
-    assert good.files == (("a/m.so", str(build / "m.so")),) and good.notes == ()
-    assert external_files(str(_zip(tmp_path / "d.whl", {"a/__init__.py": ""}))).build_dir is None

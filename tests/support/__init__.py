@@ -20,11 +20,21 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:  # tests/ alone on the path (benchmarks/, a nested pytest): devtools/ is at the top
+    sys.path.append(str(REPO))
+
+from devtools.machine import (  # noqa: E402
+    DEBIAN_PYTHON,  # noqa: F401  (re-exported for the tests)
+    find_links_dirs,
+    pyenv_pythons,  # noqa: F401
+    pyenv_root,
+    torch_wheel,
+)
+
 SUPPORT = Path(__file__).resolve().parent
 WITHOUT_LIBPYTHON = SUPPORT / "without_libpython.sh"
 IN_CI = os.environ.get("CI", "").lower() == "true"
-DEBIAN_PYTHON = Path("/usr/bin/python3.11")
-PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv")))
+PYENV_ROOT = pyenv_root()
 
 
 #: How a skip reason names the Debian packages that would let the test run. ``require``
@@ -46,20 +56,6 @@ def require(condition: object, reason: str, *, apt: Sequence[str] = ()) -> None:
     if IN_CI:
         pytest.fail(f"required environment missing under CI=true: {reason}")
     pytest.skip(reason)
-
-
-def pyenv_pythons(minimum: tuple = (3, 9), maximum: tuple = (3, 13)) -> Dict[str, Path]:
-    """{"3.11": path} for each pyenv CPython X.Y in range (newest patch release)."""
-    found: Dict[str, Path] = {}
-    root = PYENV_ROOT / "versions"
-    if not root.is_dir():
-        return found
-    for d in sorted(root.iterdir(), key=lambda p: [int(x) if x.isdigit() else 0 for x in p.name.split(".")]):
-        m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", d.name)
-        exe = d / "bin" / "python3"
-        if m and exe.exists() and minimum <= (int(m[1]), int(m[2])) <= maximum:
-            found[f"{m[1]}.{m[2]}"] = exe
-    return found
 
 
 def run(argv: Sequence[str], *, env: Optional[Mapping[str, str]] = None, cwd: Optional[Path] = None,
@@ -256,27 +252,6 @@ def corpus_wheel(name: str) -> Path:
             pytest.skip("pip has no find-links directory on this machine, so no torch wheel")
         return wheel
     return download_wheel(name)
-
-
-def find_links_dirs() -> List[Path]:
-    """Directories named by pip's configured find-links (where the torch wheel lies)."""
-    out = run([sys.executable, "-m", "pip", "config", "list"]).stdout
-    dirs: List[Path] = []
-    for m in re.finditer(r"find-links='([^']*)'", out):
-        for part in m[1].split():
-            p = Path(part.replace("file://", ""))
-            if p.is_dir() and p not in dirs:
-                dirs.append(p)
-    return dirs
-
-
-def torch_wheel() -> Optional[Path]:
-    """The torch CPU wheel in pip's find-links directory, where present (None elsewhere)."""
-    for d in find_links_dirs():
-        hits = sorted(d.glob("torch-*.whl"))
-        if hits:
-            return hits[-1]
-    return None
 
 
 # ---------------------------------------------------------------- compatibility table

@@ -1,8 +1,9 @@
 """gcc-built files and the real wheels around them, for the tests that judge `nolibpython check`.
 
-One copy of the helpers the ELF-edge tests and the behaviour tests share: compile a
-module or library with gcc, pack members into a proper wheel (WHEEL, METADATA, RECORD),
-run the CLI and read its JSON document (always held to docs/check-json-schema.json).
+One copy of the helpers the tests of verdicts on real files share: compile a module,
+library, embedding program or frozen-application host with gcc for the test interpreter,
+pack members into a proper wheel (WHEEL, METADATA, RECORD), run the CLI and read its JSON
+document (always held to docs/check-json-schema.json).
 """
 
 from __future__ import annotations
@@ -19,16 +20,35 @@ from typing import Dict, List, Sequence
 import jsonschema
 from elfgen import record_line
 
-from . import MODULE_C, REPO, readelf_needed, run
+from . import MODULE_C, REPO, readelf_needed, require, run
 
 INCLUDE = sysconfig.get_paths()["include"]
 LIBDIR = sysconfig.get_config_var("LIBDIR")
 LIBPL = sysconfig.get_config_var("LIBPL")
 LDVERSION = sysconfig.get_config_var("LDVERSION")
+STATIC_LIB = Path(LIBPL) / f"libpython{LDVERSION}.a"
 EXT = sysconfig.get_config_var("EXT_SUFFIX")  # .cpython-311-x86_64-linux-gnu.so
 PY_TAG = f"cp{sys.version_info[0]}{sys.version_info[1]}"
 LINUX_TAG = f"{PY_TAG}-{PY_TAG}-linux_x86_64"
 SCHEMA = json.loads((REPO / "docs" / "check-json-schema.json").read_text())
+
+#: A program that embeds Python by linking libpython (what Fedora-style embedding does).
+EMBED_PROGRAM_C = """
+#include <Python.h>
+int main(void) {
+    Py_Initialize();
+    PyRun_SimpleString("print('embedded', 6 * 7)");
+    return Py_FinalizeEx() < 0 ? 1 : 0;
+}
+"""
+
+#: A frozen-application host: static libpython inside, Py* exported (-Wl,-E), plus one
+#: function of its own that the modules shipped beside it call.
+HOST_C = """
+#include <Python.h>
+long host_api_answer(void) { return 42; }
+int main(int argc, char **argv) { return Py_BytesMain(argc, argv); }
+"""
 
 
 def gcc(args: Sequence[object]) -> None:
@@ -101,3 +121,19 @@ def libpython_module_wheel(out: Path) -> Path:
     assert any(n.startswith("libpython") for n in readelf_needed(so)), "the module does not link libpython"
     return make_wheel(out / f"probe-1.0-{LINUX_TAG}.whl",
                       {"probe/__init__.py": b"", f"probe/{so.name}": so.read_bytes()}, LINUX_TAG)
+
+
+def build_frozen_app(d: Path) -> Dict[str, Path]:
+    """A freeze-style wheel: a host program with the static libpython inside, exporting Py*
+    and host_api_answer (-Wl,-E), and modules that call host_api_answer."""
+    require(STATIC_LIB.is_file(), f"{STATIC_LIB} (the static libpython of the test interpreter) is needed")
+    (d / "host.c").write_text(HOST_C)
+    host = d / "host"
+    gcc(["-O0", f"-I{INCLUDE}", d / "host.c", STATIC_LIB, "-lm", "-ldl", "-lpthread", "-lutil", "-Wl,-E", "-o", host])
+    good = module(d, "_uses_host", decl="long host_api_answer(void);", value="host_api_answer()")
+    bad = module(d, "_typo", decl="long host_api_answr(void);", value="host_api_answr()")
+    wheel = make_wheel(d / f"app-1.0-{LINUX_TAG}.whl",
+                       {"app/host": host.read_bytes(), f"app/lib/_uses_host{EXT}": good.read_bytes(),
+                        f"app/lib/_typo{EXT}": bad.read_bytes()},
+                       LINUX_TAG, modes={"app/host": 0o755})
+    return {"dir": d, "host": host, "wheel": wheel, "good": good, "bad": bad}

@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from devtools import machine
+
 from . import pids_with_arg, run
 
 UNDEFINED_SYMBOL = "nolibpython_absent_symbol"
@@ -36,7 +38,7 @@ UNDEFINED_MODULE = "_nolibpython_undefined"
 PROBE_MODULE = "nolibpython_probe"
 #: Debian's runtime, as /proc/self/maps names it (ld.so prints it under /lib, the
 #: merged-/usr symlink; compare real paths).
-DEBIAN_LIBPYTHON = "/usr/lib/x86_64-linux-gnu/libpython3.11.so.1.0"
+DEBIAN_LIBPYTHON = str(machine.DEBIAN_LIBPYTHON)
 
 UNDEFINED_C = f"""\
 #define PY_SSIZE_T_CLEAN

@@ -16,10 +16,11 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
+from devtools.machine import DEBIAN_DEBUG_PYTHON  # noqa: F401  (re-exported for the matrix tests)
+
 from . import REPO, libpython_needed_by_readelf, pip_wheel, readelf_dynamic, run, unpack_wheel
 
 SAMPLE = REPO / "sample_project"
-DEBIAN_DEBUG_PYTHON = Path("/usr/bin/python3.11d")
 INFO_CODE = (
     "import json, sys, sysconfig; v = sysconfig.get_config_var; print(json.dumps({"
     "'version': sys.version, 'ldversion': v('LDVERSION') or v('VERSION'), 'ext_suffix': v('EXT_SUFFIX'),"

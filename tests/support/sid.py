@@ -18,9 +18,10 @@ import uuid
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+from devtools.machine import SID_ROOT
+
 from . import REPO, WITHOUT_LIBPYTHON, require
 
-SID_ROOT = Path(os.environ.get("NOLIBPYTHON_SID_ROOT", "/var/cache/setuptools-nolibpython/sid"))
 SID_SCRIPT = REPO / "scripts" / "sid_chroot.sh"
 SID_VERSIONS = ("3.14", "3.15")
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"

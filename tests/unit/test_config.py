@@ -3,6 +3,7 @@ and where the rule holds (hostplatform)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -48,7 +49,7 @@ def test_full_table(tmp_path: Path) -> None:
         ),
         environ={},
     )
-    assert cfg == Config(True, "warn", False, ("pkg/embed*.so", "bin/*"), "off", "mesonpy")
+    assert cfg == Config(True, "warn", False, ("pkg/embed*.so", "bin/*"), "off", backend="mesonpy")
     assert cfg.source.endswith("pyproject.toml")
 
 
@@ -140,6 +141,14 @@ def test_env_garbage(raw: str) -> None:
         env_override({ENV_VAR: raw})
     assert f"{ENV_VAR}={raw!r}" in str(exc.value)
     assert "use 1" in str(exc.value)
+
+
+def test_env_value_error_lists_every_spelling() -> None:
+    with pytest.raises(ConfigError) as exc:
+        env_override({"SETUPTOOLS_NOLIBPYTHON": "maybe"})
+    for word in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        assert f" {word}" in str(exc.value) or f"{word}," in str(exc.value), word
+    assert os.linesep not in str(exc.value)
 
 
 def test_env_forces_on_without_table(tmp_path: Path) -> None:

@@ -44,7 +44,7 @@ def test_anchor_once_and_tests_exist(mutant: Any, tmp_path: Path) -> None:
 def test_missing_anchor_is_an_error_not_a_skip(tmp_path: Path) -> None:
     target = tmp_path / "policy.py"
     target.write_text("nothing to see\n")
-    bad = MUTATE.Mutant("x", "policy.py", "not in the file", "", ("tests/test_names.py",), "")
+    bad = MUTATE.Mutant("x", "policy.py", "not in the file", "", ("tests/unit/test_libpython_names.py",), "")
     problem = MUTATE.apply(target, bad)
     assert problem is not None and "found 0 times" in problem
     assert target.read_text() == "nothing to see\n"

@@ -28,8 +28,9 @@ from typing import Any, Dict, List, Sequence, Tuple
 import jsonschema
 import pytest
 from support import DEBIAN_PYTHON, REPO, built_wheel, make_project, pip_wheel, require, run, unpack_wheel
-from test_edges_elf import PY_TAG, SCHEMA, frozen_app, gcc, make_wheel, module, problems_of  # noqa: F401
+from support.cbuild import PY_TAG, SCHEMA, gcc, make_wheel, module, problems_of
 
+from devtools.machine import SYSTEM_LIB_DIRS
 from setuptools_nolibpython import syslibs
 from setuptools_nolibpython.elf import read_elf
 from setuptools_nolibpython.policy import ERROR, WARNING
@@ -39,7 +40,7 @@ from setuptools_nolibpython.symbols import MISSING_LIBRARY, SymbolCheck
 
 INCLUDE = sysconfig.get_paths()["include"]
 EXT_SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
-LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib", "/lib", "/usr/local/lib")
+LIB_DIRS = SYSTEM_LIB_DIRS
 
 MODULE_C = """
 #include <Python.h>
@@ -227,7 +228,7 @@ PYMODULE_ADD = "PyAPI_FUNC(int) _PyModule_Add(PyObject *, const char *, PyObject
     ids=["host-api", "private-symbol-of-another-release"],
 )
 def test_symbol_only_the_host_defines_is_a_host_only_warning(
-    frozen_app: Dict[str, Path],  # noqa: F811  (the fixture imported from test_edges_elf)
+    frozen_app: Dict[str, Path],
     tmp_path: Path, sym: str, decl: str, value: str, python: "Path | None",
 ) -> None:
     if python is not None:
