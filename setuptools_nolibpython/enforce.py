@@ -10,7 +10,7 @@ verdict is on what ships.
 from __future__ import annotations
 
 import os
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from .config import Config
 from .elf import read_elf
@@ -18,6 +18,7 @@ from .elfpatch import patch_file, plan_repair
 from .errors import ElfReadError, RepairError, ViolationError
 from .logs import PREFIX, get_logger
 from .policy import current_interpreter_libdirs, is_allowed, printable
+from .pybuild import WheelTarget
 from .report import problem_lines, summary
 from .results import ScanOptions, ScanReport
 from .scan import is_elf_file, scan_elf_files, scan_wheel
@@ -29,7 +30,9 @@ __all__ = ["apply_fixes", "enforce", "enforce_wheel", "verdict"]
 
 log = get_logger(__name__)
 
-def _options_for(config: Config, wheel_tags: Sequence[str] = (), context: str = "build", hint: str = "") -> ScanOptions:
+def _options_for(
+    config: Config, wheel_tags: Union[WheelTarget, Sequence[str]] = (), context: str = "build", hint: str = ""
+) -> ScanOptions:
     return ScanOptions(
         allow=config.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
@@ -114,10 +117,10 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
     for fix in result.fixes:
         for line in _fix_lines(fix.path, fix.removed_needed, fix.removed_rpath):
             log.info("%s", line)
-    tags, mismatch = wheel_target(wheel)  # WHEEL's Tag lines, as `nolibpython check` reads them
+    target, mismatch = wheel_target(wheel)  # WHEEL's Tag lines, as `nolibpython check` reads them
     if mismatch:
         log.warning("%s: %s", wheel, mismatch)
-    options = _options_for(config, tags, "backend", hint)
+    options = _options_for(config, target, "backend", hint)
     return verdict(scan_wheel(wheel, options), config, options)
 
 

@@ -33,7 +33,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from . import findings, syslibs
 from .dynsym import symbol_key
-from .elf import ElfInfo, describe_machine, expand_origin
+from .elf import ElfInfo, describe_machine
 from .errors import ElfReadError
 from .findings import MAX_LISTED, Code, Problem, Severity
 from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
@@ -42,12 +42,11 @@ from .names import is_libpython_filename
 from .pybuild import (
     ABI3T_MINIMUM,
     Build,
-    cp_build,
+    WheelTarget,
     file_python_build,
     is_abi3_name,
     is_abi3t_name,
     is_python_symbol,
-    parse_wheel_tags,
 )
 from .sources import ByteSource
 from .stable_abi import Version, format_version, parse_limited_api
@@ -99,14 +98,6 @@ class _Verdicts:
         self.problems.setdefault(path, []).append(problem)
 
 
-def _leaves_wheel(entry: str, requester: str) -> bool:
-    """True when an RPATH/RUNPATH entry of ``requester`` names a directory outside the wheel."""
-    if "$ORIGIN" not in entry and "${ORIGIN}" not in entry:
-        return True
-    path = posixpath.normpath(expand_origin(entry, posixpath.dirname(requester) or "."))
-    return path.startswith("/") or path == ".." or path.startswith("../")
-
-
 class SymbolCheck:
     """results.WheelCheck: collect every ELF file, then judge symbols across the whole wheel.
 
@@ -127,7 +118,7 @@ class SymbolCheck:
         self,
         severity: str = "error",
         interpreter: Optional[str] = None,
-        wheel_tags: Iterable[str] = (),
+        wheel_tags: Union[WheelTarget, Iterable[str]] = (),
         limited_api: Union[str, int, Tuple[int, int], None] = None,
         missing_libraries: str = "warn",
         environment: bool = False,
@@ -135,22 +126,15 @@ class SymbolCheck:
         self.severity = Severity.from_config(severity)
         self.missing_severity = self.severity if missing_libraries == "error" else WARNING
         self.interpreter = interpreter
-        wheel_tags = tuple(wheel_tags)
-        pys, abis = parse_wheel_tags(wheel_tags)
+        self.target = target = WheelTarget.parse(wheel_tags)
         # The C library the platform tags promise (musllinux_*: musl), for files that name none.
-        libcs = {syslibs.libc_of_platform_tag(p) for t in wheel_tags for p in t.rsplit("-", 1)[-1].split(".")}
-        self.wheel_libc: Optional[str] = next(iter(libcs)) if len(libcs) == 1 else None
-        self.abi3t_wheel = "abi3t" in abis
-        self.abi3_tagged = "abi3" in abis
-        self.abi3_wheel = self.abi3_tagged or self.abi3t_wheel
-        cp_versions = sorted(b[0] for b in (cp_build(t) for t in pys) if b is not None)
-        # The abi tag (cp313t) carries the flags; the python tag (cp313) only the version.
-        self.wheel_builds: Set[Build] = {b for b in (cp_build(t) for t in abis) if b is not None}
-        if not self.wheel_builds and not self.abi3_wheel:
-            self.wheel_builds = {(v, "") for v in cp_versions}
+        self.wheel_libc: Optional[str] = target.libc
+        self.abi3t_wheel = target.abi3t
+        self.abi3_tagged = target.abi3
+        self.abi3_wheel = target.stable_abi
+        self.wheel_builds: Set[Build] = set(target.builds)
         self.limited_api: Optional[Version] = (
-            parse_limited_api(limited_api) if limited_api is not None
-            else (cp_versions[0] if self.abi3_wheel and cp_versions else None)
+            parse_limited_api(limited_api) if limited_api is not None else target.floor
         )
         self.files: Dict[str, LoadedObject] = {}
         self.loaded_first: Dict[str, Tuple[str, LoadedObject]] = {}  # name -> (target, library)
@@ -478,7 +462,8 @@ def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:
 
 
 def symbol_checks(
-    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = (), missing_libraries: str = "warn",
+    severity: str, interpreter: Optional[str] = None, wheel_tags: Union[WheelTarget, Iterable[str]] = (),
+    missing_libraries: str = "warn",
     environment: bool = False,
 ) -> Tuple[SymbolCheck, ...]:
     """The one factory of whole-wheel symbol checks, for the build and the CLI alike.
