@@ -793,16 +793,11 @@ def render(
 
 
 def write_atomic(path: Path, text: str) -> None:
+    """The package's atomic writer (elfpatch.write_atomically), creating the directory."""
+    from setuptools_nolibpython.elfpatch import write_atomically
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomically(str(path), text.encode("utf-8"), 0o644, prefix=path.name + ".")
 
 
 def machine_meta(started: float) -> Dict[str, str]:

@@ -35,6 +35,7 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("inputs", ("config", "names", "syslibs", "globs", "hostplatform", "stable_abi", "pybuild")),
     ("link flags", ("linkflags",)),
     ("reading", ("sources", "elf", "dynsym", "wheeltags", "editables")),
+    ("findings", ("findings",)),
     ("results", ("results",)),
     ("verdicts", ("policy",)),
     ("symbol check", ("ldso", "interpreter", "symbols")),

@@ -32,6 +32,8 @@ import os
 import sys
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from setuptools_nolibpython.elfpatch import write_atomically
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -161,10 +163,7 @@ def main(argv: List[str]) -> int:
         origin = (args.origin or "https://github.com/python/cpython/blob/{commit}/Misc/stable_abi.toml").format(
             commit=args.commit)
         text = render(items, origin, args.commit, args.version, abi3t_opaque_from_toml(data))
-    tmp = args.output + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.output)
+    write_atomically(args.output, text.encode("utf-8"), 0o644)
     print(f"wrote {len(items)} symbols to {args.output}")
     return 0
 

@@ -86,8 +86,9 @@ MUTANTS: Tuple[Mutant, ...] = (
            r"(?P<abi>[dmtu]*)(?:\.(?P<so>", r"(?P<abi>[mu]*)(?:\.(?P<so>",
            ("tests/unit/test_libpython_names.py",),
            "debug (d) and free-threaded (t) libpython file names are not recognised"),
-    Mutant("libpython-verdict-warning", "policy.py",
-           "out.append(Problem(code, ERROR, message, fix, name))", "out.append(Problem(code, WARNING, message, fix, name))",
+    Mutant("libpython-verdict-warning", "findings.py",
+           "return Problem(code, Severity.ERROR, message, fix, name)",
+           "return Problem(code, Severity.WARNING, message, fix, name)",
            # (an extension module's verdict: the CLI tests check the interpreter, a program since issue 11)
            ("tests/test_programs_in_wheels.py::test_program_gets_its_own_verdict_and_fix",),
            "a libpython DT_NEEDED is only a warning"),

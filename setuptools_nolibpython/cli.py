@@ -25,6 +25,7 @@ from .errors import InternalError, RepairError, UsageError
 from .globs import matches_any
 from .logs import ROOT
 from .policy import current_interpreter_libdirs, printable
+from .pybuild import WheelTarget
 from .report import check_document, problem_lines, summary
 from .results import ScanOptions, ScanReport
 from .scan import Collected, collect_paths, collect_wheel, finish_scan, survey_dir
@@ -201,7 +202,7 @@ class _Target:
     warnings: List[str]
 
 
-def _options(args: argparse.Namespace, tags: Tuple[str, ...], environment: bool = False) -> ScanOptions:
+def _options(args: argparse.Namespace, tags: WheelTarget, environment: bool = False) -> ScanOptions:
     from .symbols import symbol_checks  # no ImportError guard: a broken check must not pass
 
     return ScanOptions(
@@ -225,7 +226,7 @@ def _collect(path: str, kind: str, args: argparse.Namespace,
              files: Sequence[Tuple[str, str]] = ()) -> _Target:
     """Read one target; the whole-wheel checks wait until every target was read."""
     warnings: List[str] = []
-    tags: Tuple[str, ...] = ()
+    tags = WheelTarget()
     if kind == "wheel":
         tags, mismatch = wheel_target(path)
         if mismatch:

@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 from typing import Dict, FrozenSet, List, Optional, Tuple
 
-from .elf import ElfInfo, read_bytes
+from .elf import ElfInfo, read_bytes, section_headers
 from .errors import ElfReadError
 from .sources import ByteSource
 
@@ -118,19 +118,9 @@ def _count_from_gnu_hash(src: ByteSource, info: ElfInfo, vaddr: int, end: str) -
             index += 1
 
 
-def _count_from_sections(src: ByteSource, info: ElfInfo, end: str) -> Optional[int]:
+def _count_from_sections(src: ByteSource, info: ElfInfo) -> Optional[int]:
     """Size of the _SHT_DYNSYM section: the fallback when there is no hash table."""
-    if info.elf_class == 64:
-        shoff, = struct.unpack(end + "Q", read_bytes(src, 0x28, 8, "ELF header"))
-        shentsize, shnum = struct.unpack(end + "HH", read_bytes(src, 0x3A, 4, "ELF header"))
-        layout, want = end + "IIQQQQIIQQ", 64
-    else:
-        shoff, = struct.unpack(end + "I", read_bytes(src, 0x20, 4, "ELF header"))
-        shentsize, shnum = struct.unpack(end + "HH", read_bytes(src, 0x2E, 4, "ELF header"))
-        layout, want = end + "IIIIIIIIII", 40
-    if shoff == 0 or shnum == 0 or shentsize != want or shoff + shnum * want > src.size:
-        return None
-    for sh in struct.iter_unpack(layout, read_bytes(src, shoff, shnum * want, "section headers")):
+    for sh in section_headers(src, info) or ():
         if sh[1] == _SHT_DYNSYM and sh[9]:
             return int(sh[5] // sh[9])
     return None
@@ -158,7 +148,7 @@ def read_dynamic_symbols(src: ByteSource, info: ElfInfo) -> DynamicSymbols:
     elif DT_HASH in tags:
         count = _count_from_hash(src, info, tags[DT_HASH], end)
     else:
-        count = _count_from_sections(src, info, end)
+        count = _count_from_sections(src, info)
         if count is None and info.strtab_offset > symoff:
             count = (info.strtab_offset - symoff) // sym_size  # .dynstr follows .dynsym
     if count is None:

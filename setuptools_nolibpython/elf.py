@@ -38,12 +38,14 @@ __all__ = [
     "PT_LOAD",
     "DynamicEntry",
     "ElfInfo",
+    "SectionTable",
     "Segment",
     "describe_machine",
     "expand_origin",
     "read_bytes",
     "read_elf",
     "read_string",
+    "section_headers",
     "uses_origin",
     "vaddr_to_offset",
 ]
@@ -93,6 +95,17 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class SectionTable:
+    """Where the section headers are (e_shoff, e_shentsize, e_shnum), read with the ELF
+    header: nothing else re-reads those fields. Loaders ignore sections; only fallbacks
+    (a dynamic symbol count without a hash table) look at them."""
+
+    offset: int = 0
+    entry_size: int = 0
+    count: int = 0
+
+
+@dataclass(frozen=True)
 class ElfInfo:
     """Load-time facts of one ELF file. ``dynamic_offset`` None: not dynamically linked."""
 
@@ -111,6 +124,7 @@ class ElfInfo:
     rpath: Tuple[str, ...] = ()
     runpath: Tuple[str, ...] = ()
     soname: Optional[str] = None
+    sections: SectionTable = SectionTable()
 
     @property
     def is_dynamic(self) -> bool:
@@ -230,9 +244,9 @@ class _Header:
     file_type: str
     machine: str
     phoff: int
-    shoff: int
     phentsize: int
     phnum: int
+    sections: SectionTable
 
 
 def _header_names(raw: bytes, little: bool, cls: int, e_type: int, e_machine: int) -> Tuple[str, str]:
@@ -263,7 +277,8 @@ def _elf_header(src: ByteSource) -> _Header:
     raw = read_bytes(src, 0, size, "ELF header")
     f = struct.unpack_from(fmt, raw, 16)
     ftype, machine = _header_names(raw, little, cls, f[0], f[1])
-    return _Header(little, cls, ftype, machine, phoff=f[4], shoff=f[5], phentsize=f[8], phnum=f[9])
+    return _Header(little, cls, ftype, machine, phoff=f[4], phentsize=f[8], phnum=f[9],
+                   sections=SectionTable(offset=f[5], entry_size=f[10], count=f[11]))
 
 
 def _segments(src: ByteSource, hdr: _Header) -> Tuple[Segment, ...]:
@@ -275,9 +290,9 @@ def _segments(src: ByteSource, hdr: _Header) -> Tuple[Segment, ...]:
     if phnum == PN_XNUM:
         # The real count lives in section header 0's sh_info (PN_XNUM extension).
         shfmt = endian + _SHDR[hdr.elf_class]
-        if hdr.shoff == 0:
+        if hdr.sections.offset == 0:
             raise ElfReadError("e_phnum is PN_XNUM but there is no section header 0 holding the count")
-        sh0 = read_bytes(src, hdr.shoff, struct.calcsize(shfmt), "section header 0")
+        sh0 = read_bytes(src, hdr.sections.offset, struct.calcsize(shfmt), "section header 0")
         phnum = struct.unpack(shfmt, sh0)[7]
     fmt = endian + _PHDR[hdr.elf_class]
     entsize = struct.calcsize(fmt)
@@ -298,6 +313,20 @@ def _segments(src: ByteSource, hdr: _Header) -> Tuple[Segment, ...]:
     return tuple(out)
 
 
+def section_headers(src: ByteSource, info: ElfInfo) -> Optional[List[Tuple[int, ...]]]:
+    """The section header table, each entry unpacked in Elf_Shdr field order (sh_name,
+    sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link, sh_info, sh_addralign,
+    sh_entsize); None when the file has none, or one this reader does not trust (an entry
+    size that is not the class's, a table past the end of the file)."""
+    table = info.sections
+    layout = ("<" if info.little_endian else ">") + _SHDR[info.elf_class]
+    want = struct.calcsize(layout)
+    size = table.count * want
+    if table.offset == 0 or table.count == 0 or table.entry_size != want or table.offset + size > src.size:
+        return None
+    return list(struct.iter_unpack(layout, read_bytes(src, table.offset, size, "section headers")))
+
+
 def read_elf(src: ByteSource) -> ElfInfo:
     """The load-time facts of ``src``; raises ElfReadError with a one-line reason."""
     hdr = _elf_header(src)
@@ -307,7 +336,7 @@ def read_elf(src: ByteSource) -> ElfInfo:
     entry_size = 16 if cls == 64 else 8
     header_only = ElfInfo(
         elf_class=cls, little_endian=little, machine=hdr.machine, file_type=hdr.file_type, segments=segments,
-        entry_size=entry_size,
+        entry_size=entry_size, sections=hdr.sections,
     )
     if dyn is None:
         return header_only

@@ -23,6 +23,7 @@ __all__ = [
     "KEPT_ALLOWED",
     "KEPT_PROGRAM",
     "KEPT_REASONS",
+    "AtomicFile",
     "EditPlan",
     "FilePlan",
     "Patch",
@@ -196,40 +197,66 @@ def apply_patches(data: bytearray, patches: Sequence[Patch]) -> None:
         data[p.offset : p.offset + len(p.data)] = p.data
 
 
+class AtomicFile:
+    """The package's one atomic writer: a temp file beside ``path``, created at once (so a
+    caller can tell "cannot write there" from a failed write), whose name the with-block
+    gets to fill. When the block ends without an error the file is fsynced, given ``mode``
+    (and ``owner`` (uid, gid) where this process may set it: a root repair of a user's
+    file) and renamed over ``path``; ``sync_dir`` also makes the rename itself durable.
+    On any error the temp file is removed and ``path`` is untouched.
+
+    ``prefix`` (and ``suffix``) name the temp file: a killed writer leaves it behind, and
+    ``repair --env`` finds its own by name.
+    """
+
+    def __init__(self, path: str, mode: int, *, prefix: str = ".nolibpython-", suffix: str = "",
+                 owner: Optional[Tuple[int, int]] = None, sync_dir: bool = False) -> None:
+        self.path, self.mode, self.owner, self.sync_dir = path, mode, owner, sync_dir
+        self.directory = os.path.dirname(os.path.abspath(path))
+        fd, self.name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=self.directory)
+        os.close(fd)
+
+    def __enter__(self) -> str:
+        return self.name
+
+    def __exit__(self, exc_type: Optional[type], exc: Optional[BaseException], tb: object) -> None:
+        if exc_type is not None:
+            _unlink(self.name)
+            return
+        try:
+            with open(self.name, "rb") as f:
+                os.fsync(f.fileno())
+            if self.owner is not None and self.owner != (os.getuid(), os.getgid()):
+                try:
+                    os.chown(self.name, *self.owner)
+                except PermissionError:
+                    pass
+            os.chmod(self.name, self.mode)
+            os.replace(self.name, self.path)
+        except BaseException:
+            _unlink(self.name)
+            raise
+        if self.sync_dir:
+            dfd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def write_atomically(path: str, data: bytes, mode: int, *, prefix: str = ".nolibpython-",
                      owner: Optional[Tuple[int, int]] = None, sync_dir: bool = False) -> None:
-    """Replace ``path`` with ``data``: temp file in the same dir, fsync, rename.
-
-    ``prefix`` names the temp file (a killed writer leaves it behind: ``repair --env``
-    finds its own by name); ``owner`` (uid, gid) is kept where this process may set it (a
-    root repair of a user's file); ``sync_dir`` also makes the rename itself durable.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    """Replace ``path`` with ``data`` through AtomicFile (same arguments)."""
+    with AtomicFile(path, mode, prefix=prefix, owner=owner, sync_dir=sync_dir) as tmp:
+        with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if owner is not None and owner != (os.getuid(), os.getgid()):
-            try:
-                os.chown(tmp, *owner)
-            except PermissionError:
-                pass
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    if sync_dir:
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 def patch_file(path: str, plan: EditPlan) -> None:

@@ -15,7 +15,7 @@ nothing never loads them (tests/test_lazy_build.py).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .config import Config
 from .errors import RepairError, ViolationError
@@ -26,6 +26,7 @@ from .sources import is_elf_file
 
 if TYPE_CHECKING:
     from .elfpatch import EditPlan
+    from .pybuild import WheelTarget
     from .sources import ByteSource
 
 __all__ = ["Pending", "apply_fixes", "enforce", "enforce_wheel", "judge_files", "judge_wheel", "settle", "verdict"]
@@ -67,7 +68,8 @@ class _Planner:
 
 
 def _options_for(
-    config: Config, wheel_tags: Sequence[str] = (), planner: Optional[_Planner] = None, context: str = "build",
+    config: Config, wheel_tags: Union[WheelTarget, Sequence[str]] = (), planner: Optional[_Planner] = None,
+    context: str = "build",
     hint: str = "",
 ) -> ScanOptions:
     """``context`` "build" (setuptools, the plugin on) or "backend" (the wrapper, whose

@@ -1,4 +1,4 @@
-"""Verdicts: what in an ElfInfo breaks the no-libpython rule, and how to fix it.
+"""Verdicts: what in an ElfInfo breaks the no-libpython rule (findings words it).
 
 The verdicts are pure functions over ElfInfo; anything that needs the file system comes
 in as a value or a callable, so that the plugin (build machine) and the CLI (any wheel)
@@ -14,10 +14,14 @@ import sysconfig
 from functools import lru_cache
 from typing import Callable, Iterable, List, Sequence, Tuple
 
+from . import findings
 from .elf import ElfInfo, uses_origin
+from .findings import Code, Problem, printable
 from .globs import matches_any
 from .names import is_libpython_filename
-from .results import ERROR, NOTE, WARNING, Problem
+from .results import ERROR as ERROR  # their old home
+from .results import NOTE as NOTE
+from .results import WARNING as WARNING
 
 __all__ = [
     "EXECUTABLE_NEEDS_LIBPYTHON",
@@ -36,51 +40,12 @@ __all__ = [
     "rpath_problems",
 ]
 
-NEEDS_LIBPYTHON = "needs-libpython"
-EXECUTABLE_NEEDS_LIBPYTHON = "executable-needs-libpython"
-PYTHON_RPATH = "python-rpath"
-LEAKED_RPATH = "leaked-rpath"
-UNREADABLE = "unreadable"
-
-
-_ALLOW_HINT = "if the file embeds Python on purpose, list it in allow"
-#: The fix for a module that links libpython, by where the verdict is read (ScanOptions.context).
-_FIX_LIBPYTHON = {
-    # A finished wheel or tree: whoever built it can change the link, or repair the wheel.
-    "check": (
-        "do not link libpython: remove it from libraries=, extra_link_args, extra_objects or LDFLAGS "
-        "(builds with setuptools-nolibpython enabled strip it), or run "
-        f"'nolibpython repair' on the wheel; {_ALLOW_HINT}"
-    ),
-    # Inside a setuptools build with the plugin on: its links are already stripped, and
-    # there is no wheel yet to repair.
-    "build": (
-        "this build strips libpython from every setuptools link, so the file was linked elsewhere (a "
-        "prebuilt library in the package data, or a custom step such as CMake run from build_ext): rebuild "
-        'it without libpython, or set on-violation = "repair" in [tool.setuptools-nolibpython] to remove '
-        f"the entry before the wheel is written; {_ALLOW_HINT}"
-    ),
-}
-#: Under the wrapper the backend's own fix (backend_hint) comes first.
-_FIX_BACKEND = (
-    'or set on-violation = "repair" in [tool.setuptools-nolibpython] to remove the entry before the wheel '
-    f"is handed over; {_ALLOW_HINT}"
-)
-
-
-def libpython_fix(context: str = "check", backend_hint: str = "") -> str:
-    """How to fix a module that links libpython, said where the reader can act on it."""
-    if context == "backend":
-        first = backend_hint or "do not link libpython in the backend's link step (the build's linker flags)"
-        return f"{first}; {_FIX_BACKEND}"
-    return _FIX_LIBPYTHON.get(context, _FIX_LIBPYTHON["check"])
-
-
-_FIX_EXECUTABLE = (
-    "link libpython statically (libpythonX.Y.a, with -Wl,-E so that modules find its symbols), or make "
-    "the program depend on an installed libpython (the package that provides it), or list it in allow; "
-    "repair never edits a program: without that entry it would fail at start-up"
-)
+# The codes this module decides, by their old names (findings.Code is the one definition).
+NEEDS_LIBPYTHON = Code.NEEDS_LIBPYTHON
+EXECUTABLE_NEEDS_LIBPYTHON = Code.EXECUTABLE_NEEDS_LIBPYTHON
+PYTHON_RPATH = Code.PYTHON_RPATH
+LEAKED_RPATH = Code.LEAKED_RPATH
+UNREADABLE = Code.UNREADABLE
 
 
 def current_interpreter_libdirs() -> Tuple[str, ...]:
@@ -168,13 +133,6 @@ def removable_rpath_entries(
     return tuple(out)
 
 
-def printable(text: str) -> str:
-    """A string from a file, safe in a one-line message: undecodable bytes (kept by
-    read_string as surrogates) and control characters are shown as escapes."""
-    raw = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in raw)
-
-
 def libpython_problems(
     info: ElfInfo, allowed: bool = False, context: str = "check", backend_hint: str = ""
 ) -> List[Problem]:
@@ -183,20 +141,8 @@ def libpython_problems(
 
     ``allowed``: the file matches ``allow`` (it may link libpython): the finding stays, so
     the summary counts it, but it offers no fix (results.FileResult.waived)."""
-    out: List[Problem] = []
-    for name in libpython_needed(info):
-        shown = printable(name)
-        if info.is_executable:
-            message = (f"is a program that embeds Python through {shown} (DT_NEEDED), not an extension "
-                       "module: it starts only where that library is installed")
-            code, fix = EXECUTABLE_NEEDS_LIBPYTHON, _FIX_EXECUTABLE
-        else:
-            message, code, fix = f"needs {shown} (DT_NEEDED)", NEEDS_LIBPYTHON, libpython_fix(context, backend_hint)
-        if allowed:
-            message += "; allowed to link libpython (matches allow)"
-            fix = ""
-        out.append(Problem(code, ERROR, message, fix, name))
-    return out
+    return [findings.needs_libpython(name, info.is_executable, allowed, context, backend_hint)
+            for name in libpython_needed(info)]
 
 
 def leaked_rpath_problems(info: ElfInfo, exists: Callable[[str], bool], reported: Iterable[str] = ()) -> List[Problem]:
@@ -209,13 +155,7 @@ def leaked_rpath_problems(info: ElfInfo, exists: Callable[[str], bool], reported
         for entry in dict.fromkeys(entries):
             if entry in skip or uses_origin(entry) or not entry.startswith("/") or exists(entry):
                 continue
-            out.append(Problem(
-                LEAKED_RPATH, NOTE,
-                f"{kind} entry {printable(entry)} does not exist on this machine: it leaks the build machine's "
-                "layout, and ld.so searches that path on every machine the file is installed on",
-                "drop the -Wl,-rpath (CMake: the build RPATH) that put it there, or use $ORIGIN-relative entries",
-                entry,
-            ))
+            out.append(findings.leaked_rpath(kind, entry))
     return out
 
 
@@ -223,14 +163,4 @@ def rpath_problems(info: ElfInfo, removable: Iterable[str]) -> List[Problem]:
     def kind(entry: str) -> str:
         return "/".join(k for k, paths in (("RPATH", info.rpath), ("RUNPATH", info.runpath)) if entry in paths)
 
-    return [
-        Problem(
-            PYTHON_RPATH,
-            WARNING,
-            f"{kind(entry)} entry {printable(entry)} points at a Python installation's lib dir",
-            "it only served libpython and leaks the build machine's paths: set strip-rpath = true "
-            "(the default) or run 'nolibpython repair'",
-            entry,
-        )
-        for entry in removable
-    ]
+    return [findings.python_rpath(kind(entry), entry) for entry in removable]

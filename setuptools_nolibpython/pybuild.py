@@ -17,17 +17,20 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from typing import Iterable, Optional, Set, Tuple
+from dataclasses import dataclass
+from typing import FrozenSet, Iterable, Optional, Set, Tuple, Union
 
-from packaging.tags import parse_tag
+from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .stable_abi import Version
+from .syslibs import libc_of_platform_tag
 
 __all__ = [
     "ABI3T_MINIMUM",
     "PYTHON_NAME",
     "Build",
+    "WheelTarget",
     "abi_flags",
     "cp_build",
     "file_python_build",
@@ -61,19 +64,65 @@ def is_python_symbol(name: str) -> bool:
 
 
 def parse_wheel_tags(tags: Iterable[str]) -> Tuple[Set[str], Set[str]]:
-    """(python tags, abi tags) from ``py-abi-plat`` triples (compressed sets expanded) or
-    wheel file names, read by ``packaging`` (PEP 425, PEP 427); what it cannot parse says nothing."""
-    pys: Set[str] = set()
-    abis: Set[str] = set()
+    """(python tags, abi tags) of WheelTarget.parse(tags)."""
+    parsed = _parse_tags(tags)
+    return {t.interpreter for t in parsed}, {t.abi for t in parsed}
+
+
+def _parse_tags(tags: Iterable[str]) -> FrozenSet[Tag]:
+    """``py-abi-plat`` triples (compressed sets expanded) or wheel file names, read by
+    ``packaging`` (PEP 425, PEP 427); what it cannot parse says nothing."""
+    out: Set[Tag] = set()
     for tag in tags:
         base = os.path.basename(tag)
         try:
-            parsed = parse_wheel_filename(base)[3] if base.endswith(".whl") else parse_tag(base)
+            out.update(parse_wheel_filename(base)[3] if base.endswith(".whl") else parse_tag(base))
         except (InvalidWheelFilename, ValueError):
             continue
-        pys.update(t.interpreter for t in parsed)
-        abis.update(t.abi for t in parsed)
-    return pys, abis
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class WheelTarget:
+    """What a wheel is built for, read once from its tags and handed to the symbol check:
+    ``tags`` as ``py-abi-plat`` strings (sorted), the C library its platform tags promise
+    (musllinux_*: musl; None when they name none or disagree), whether it is tagged
+    ``abi3`` / ``abi3t``, the CPython builds its abi tags (or, without a Stable ABI tag,
+    its python tags) name, and its Stable ABI floor (the lowest cpXY of an abi3/abi3t wheel)."""
+
+    tags: Tuple[str, ...] = ()
+    libc: Optional[str] = None
+    abi3: bool = False
+    abi3t: bool = False
+    builds: FrozenSet[Build] = frozenset()
+    floor: Optional[Version] = None
+
+    @property
+    def stable_abi(self) -> bool:
+        return self.abi3 or self.abi3t
+
+    @classmethod
+    def from_tags(cls, tags: Iterable[Tag]) -> "WheelTarget":
+        tags = frozenset(tags)
+        libcs = {libc_of_platform_tag(t.platform) for t in tags}
+        abis = {t.abi for t in tags}
+        abi3, abi3t = "abi3" in abis, "abi3t" in abis
+        cp_versions = sorted(b[0] for b in (cp_build(t.interpreter) for t in tags) if b is not None)
+        # The abi tag (cp313t) carries the flags; the python tag (cp313) only the version.
+        builds = frozenset(b for b in (cp_build(a) for a in abis) if b is not None)
+        if not builds and not (abi3 or abi3t):
+            builds = frozenset((v, "") for v in cp_versions)
+        return cls(
+            tags=tuple(sorted(str(t) for t in tags)),
+            libc=next(iter(libcs)) if len(libcs) == 1 else None,
+            abi3=abi3, abi3t=abi3t, builds=builds,
+            floor=cp_versions[0] if (abi3 or abi3t) and cp_versions else None,
+        )
+
+    @classmethod
+    def parse(cls, tags: Union["WheelTarget", Iterable[str]]) -> "WheelTarget":
+        """From tag strings or wheel file names (a WheelTarget is returned as it is)."""
+        return tags if isinstance(tags, WheelTarget) else cls.from_tags(_parse_tags(tags))
 
 
 def cp_build(tag: str) -> Optional[Build]:

@@ -38,7 +38,7 @@ def problem_lines(result: FileResult, where: str = "") -> List[str]:
     out = []
     for p in result.problems:
         if p.severity != ERROR:
-            label = p.severity
+            label = p.severity.value
         else:
             label = "allowed" if result.waived(p) else ("unreadable" if result.info is None else "violation")
         fix = f"; fix: {p.fix}" if p.fix else ""  # an allowed libpython link has nothing to fix
@@ -117,7 +117,7 @@ def file_document(result: FileResult, libraries: Optional[Sequence[Mapping[str, 
         "is_program": info.is_executable if info else None,
         "libraries": [dict(row) for row in libraries] if libraries is not None else None,
         "problems": [
-            {"code": p.code, "severity": p.severity, "message": p.message, "fix": p.fix, "detail": p.detail}
+            {"code": p.code.value, "severity": p.severity.value, "message": p.message, "fix": p.fix, "detail": p.detail}
             for p in result.problems
         ],
     }

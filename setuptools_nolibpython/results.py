@@ -1,4 +1,4 @@
-"""What a scan finds, as plain data: one Problem, one FileResult per ELF file, one ScanReport.
+"""What a scan finds, as plain data: one FileResult per ELF file, one ScanReport.
 
 Shared by the verdicts (policy, symbols), the scanner, the words (report) and the
 build step (enforce), none of which needs the others to read a result.
@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Sequence, Tuple
 
+from .findings import Code, Problem, Severity
+
 if TYPE_CHECKING:  # plain data: a report of no ELF file needs no ELF reader
     from .elf import ElfInfo
     from .sources import ByteSource
@@ -17,24 +19,13 @@ __all__ = [
     "ERROR", "LIBPYTHON_CODES", "NOTE", "WARNING", "FileResult", "Problem", "ScanOptions", "ScanReport", "WheelCheck",
 ]
 
-ERROR = "error"
-WARNING = "warning"
-#: Worth knowing, not wrong: never fails anything, whatever the mode.
-NOTE = "note"
+# The severities, by their old names (findings.Severity is the one definition).
+ERROR = Severity.ERROR
+WARNING = Severity.WARNING
+NOTE = Severity.NOTE
 #: The findings ``allow`` waives: linking libpython (a module, or a program that embeds
 #: Python). ``allow`` means "may link libpython" and nothing more.
-LIBPYTHON_CODES = frozenset({"needs-libpython", "executable-needs-libpython"})
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One finding: ``code`` for machines, ``message`` and ``fix`` for people."""
-
-    code: str
-    severity: str
-    message: str
-    fix: str
-    detail: str = ""  # the offending value: a DT_NEEDED name, an RPATH entry, a symbol
+LIBPYTHON_CODES = frozenset({Code.NEEDS_LIBPYTHON, Code.EXECUTABLE_NEEDS_LIBPYTHON})
 
 
 class WheelCheck(Protocol):

@@ -13,11 +13,11 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import policy, wheelsafety
+from . import findings, policy, wheelsafety
 from .elf import ELF_MAGIC, read_elf
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, InternalError, SourceError
 from .policy import dir_has_libpython, is_allowed
-from .results import ERROR, FileResult, Problem, ScanOptions, ScanReport
+from .results import FileResult, Problem, ScanOptions, ScanReport
 from .sources import ByteSource, FileSource, is_elf_file, iter_tree_files
 
 __all__ = [
@@ -59,12 +59,7 @@ def _judge_file(path: str, src: ByteSource, options: ScanOptions) -> FileResult:
 
 
 def _unreadable(exc: BaseException) -> Problem:
-    return Problem(
-        policy.UNREADABLE,
-        ERROR,
-        f"cannot be read as ELF: {exc}",
-        "rebuild the file or remove it from the package; a file that cannot be verified is not shipped",
-    )
+    return findings.unreadable(str(exc))
 
 
 @dataclass

@@ -31,24 +31,23 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
-from . import syslibs
+from . import findings, syslibs
 from .dynsym import symbol_key
-from .elf import ElfInfo, describe_machine, expand_origin
+from .elf import ElfInfo, describe_machine
 from .errors import ElfReadError
+from .findings import MAX_LISTED, Code, Problem, Severity
 from .interpreter import InterpreterScope, interpreter_release, interpreter_scope
 from .ldso import Closure, LoadedObject, Resolver, load_closure, make_object
 from .names import is_libpython_filename
 from .pybuild import (
     ABI3T_MINIMUM,
     Build,
-    cp_build,
+    WheelTarget,
     file_python_build,
     is_abi3_name,
     is_abi3t_name,
     is_python_symbol,
-    parse_wheel_tags,
 )
-from .results import ERROR, WARNING, Problem
 from .sources import ByteSource
 from .stable_abi import Version, format_version, parse_limited_api
 from .stable_abi import load as load_stable_abi
@@ -69,11 +68,13 @@ __all__ = [
     "symbol_status",
 ]
 
-UNRESOLVED = "unresolved-symbol"
-EMBEDDED_RUNTIME = "embedded-runtime"
-STABLE_ABI = "stable-abi"
-MISSING_LIBRARY = "missing-library"
-HOST_ONLY_SYMBOL = "host-only-symbol"
+# The codes this module decides, by their old names (findings.Code is the one definition).
+UNRESOLVED = Code.UNRESOLVED_SYMBOL
+EMBEDDED_RUNTIME = Code.EMBEDDED_RUNTIME
+STABLE_ABI = Code.STABLE_ABI
+MISSING_LIBRARY = Code.MISSING_LIBRARY
+HOST_ONLY_SYMBOL = Code.HOST_ONLY_SYMBOL
+WARNING = Severity.WARNING
 
 #: Symbols only a copy of the CPython runtime defines: their presence in a module means
 #: libpythonX.Y.a (or the interpreter's objects) was linked into it.
@@ -90,9 +91,6 @@ RUNTIME_MARKERS: Tuple[str, ...] = (
     "Py_NewInterpreter",
 )
 
-#: Per file, at most this many unresolved symbols are listed one by one.
-MAX_LISTED = 20
-
 
 @dataclass
 class _Verdicts:
@@ -100,14 +98,6 @@ class _Verdicts:
 
     def add(self, path: str, problem: Problem) -> None:
         self.problems.setdefault(path, []).append(problem)
-
-
-def _leaves_wheel(entry: str, requester: str) -> bool:
-    """True when an RPATH/RUNPATH entry of ``requester`` names a directory outside the wheel."""
-    if "$ORIGIN" not in entry and "${ORIGIN}" not in entry:
-        return True
-    path = posixpath.normpath(expand_origin(entry, posixpath.dirname(requester) or "."))
-    return path.startswith("/") or path == ".." or path.startswith("../")
 
 
 class SymbolCheck:
@@ -130,32 +120,23 @@ class SymbolCheck:
         self,
         severity: str = "error",
         interpreter: Optional[str] = None,
-        wheel_tags: Iterable[str] = (),
+        wheel_tags: Union[WheelTarget, Iterable[str]] = (),
         limited_api: Union[str, int, Tuple[int, int], None] = None,
         missing_libraries: str = "warn",
         environment: bool = False,
     ) -> None:
-        if severity not in ("error", "warn"):
-            raise ValueError(f"severity must be 'error' or 'warn', not {severity!r}")
-        self.severity = ERROR if severity == "error" else WARNING
+        self.severity = Severity.from_config(severity)
         self.missing_severity = self.severity if missing_libraries == "error" else WARNING
         self.interpreter = interpreter
-        wheel_tags = tuple(wheel_tags)
-        pys, abis = parse_wheel_tags(wheel_tags)
+        self.target = target = WheelTarget.parse(wheel_tags)
         # The C library the platform tags promise (musllinux_*: musl), for files that name none.
-        libcs = {syslibs.libc_of_platform_tag(p) for t in wheel_tags for p in t.rsplit("-", 1)[-1].split(".")}
-        self.wheel_libc: Optional[str] = next(iter(libcs)) if len(libcs) == 1 else None
-        self.abi3t_wheel = "abi3t" in abis
-        self.abi3_tagged = "abi3" in abis
-        self.abi3_wheel = self.abi3_tagged or self.abi3t_wheel
-        cp_versions = sorted(b[0] for b in (cp_build(t) for t in pys) if b is not None)
-        # The abi tag (cp313t) carries the flags; the python tag (cp313) only the version.
-        self.wheel_builds: Set[Build] = {b for b in (cp_build(t) for t in abis) if b is not None}
-        if not self.wheel_builds and not self.abi3_wheel:
-            self.wheel_builds = {(v, "") for v in cp_versions}
+        self.wheel_libc: Optional[str] = target.libc
+        self.abi3t_wheel = target.abi3t
+        self.abi3_tagged = target.abi3
+        self.abi3_wheel = target.stable_abi
+        self.wheel_builds: Set[Build] = set(target.builds)
         self.limited_api: Optional[Version] = (
-            parse_limited_api(limited_api) if limited_api is not None
-            else (cp_versions[0] if self.abi3_wheel and cp_versions else None)
+            parse_limited_api(limited_api) if limited_api is not None else target.floor
         )
         self.files: Dict[str, LoadedObject] = {}
         self.loaded_first: Dict[str, Tuple[str, LoadedObject]] = {}  # name -> (target, library)
@@ -169,11 +150,7 @@ class SymbolCheck:
         self.abi3t_target: Version = max(self.limited_api or ABI3T_MINIMUM, ABI3T_MINIMUM)
         if self.abi3t_wheel and self.limited_api is not None and self.limited_api < ABI3T_MINIMUM:
             claimed = f"cp{self.limited_api[0]}{self.limited_api[1]}-abi3t"
-            self.notes.append(
-                f"the wheel claims {claimed}, but abi3t (PEP 803) exists from Python 3.15 on (pyabi.h rejects "
-                f"Py_TARGET_ABI3T below 0x030F0000): its abi3t modules were held to the Stable ABI of 3.15; "
-                "tag the wheel cp315-abi3t (or cp315-abi3.abi3t)"
-            )
+            self.notes.append(findings.note_abi3t_below_floor(claimed))
         #: Why undefined symbols could not be checked at all (the interpreter's global
         #: scope is unknown); None when they were. Logged at warning level and put in --json.
         self.unchecked: Optional[str] = None
@@ -197,14 +174,7 @@ class SymbolCheck:
         found = [s for s in RUNTIME_MARKERS if obj.defines(s)]
         if not found:
             return
-        out.add(obj.path, Problem(
-            EMBEDDED_RUNTIME, self.severity,
-            f"defines the CPython runtime ({', '.join(found[:4])}): it carries a second copy of the "
-            "interpreter, most likely a static libpythonX.Y.a linked in; importing it mixes two runtimes",
-            "link no libpython at all: remove libpythonX.Y.a from extra_objects/libraries/LDFLAGS "
-            "(CMake: use Python::Module, not Python::Python); the importing interpreter provides these symbols",
-            found[0],
-        ))
+        out.add(obj.path, findings.embedded_runtime(found, self.severity))
 
     # -- stable ABI
     def _limited(self, obj: LoadedObject) -> bool:
@@ -226,31 +196,15 @@ class SymbolCheck:
             return
         table = load_stable_abi()
         target = self._abi_target(obj)
-        kind, macro = ("abi3t", "Py_TARGET_ABI3T") if self._abi3t(obj) else ("abi3", "Py_LIMITED_API")
+        abi3t = self._abi3t(obj)
         for sym in obj.undefined:
             if not is_python_symbol(sym):
                 continue
             item = table.get(sym)
             if item is None or not item.on_linux:
-                out.add(obj.path, Problem(
-                    STABLE_ABI, self.severity,
-                    f"{kind} module uses {sym}, which is not in the Stable ABI: it can fail to import "
-                    "on other Python versions",
-                    f"use only Limited API calls (define {macro} to your target and fix what no "
-                    f"longer compiles), or build a version-specific wheel instead of {kind}",
-                    sym,
-                ))
+                out.add(obj.path, findings.not_stable_abi(sym, abi3t, self.severity))
             elif target is not None and item.added > target:
-                tv, av = format_version(target), format_version(item.added)
-                out.add(obj.path, Problem(
-                    STABLE_ABI, self.severity,
-                    f"{kind} module uses {sym}, which entered the Stable ABI in {av}, after the wheel's target "
-                    f"{tv} (cp{target[0]}{target[1]}-{kind}): Python {tv} is not bound to export it, and where it "
-                    f"does not, the import fails with \"undefined symbol: {sym}\"",
-                    f"avoid {sym}, or raise the target to {av} (py_limited_api=\"cp{item.added[0]}{item.added[1]}\" "
-                    f"and {macro}=0x{item.added[0]:02X}{item.added[1]:02X}0000)",
-                    sym,
-                ))
+                out.add(obj.path, findings.newer_stable_abi(sym, abi3t, target, item.added, self.severity))
 
     # -- unresolved symbols
     def _python_symbols_checkable(self, obj: LoadedObject, scope: InterpreterScope) -> bool:
@@ -291,19 +245,16 @@ class SymbolCheck:
         try:
             scope = interpreter_scope(self.interpreter)
         except (OSError, ElfReadError) as exc:
-            why = f"cannot read the interpreter {self.interpreter or sys.executable}: {exc}"
+            why = findings.unreadable_interpreter(self.interpreter or sys.executable, exc)
         else:
             if not scope.missing:
                 if not scope.exports_python:
-                    self.notes.append(f"Py* symbols not judged: {scope.path} exports no CPython runtime symbols")
+                    self.notes.append(findings.note_no_python_exports(scope.path))
                 return scope
             name, requester = scope.missing[0]
-            why = (
-                f"the interpreter {scope.path} needs {name} (DT_NEEDED of {requester}), which ld.so's "
-                "search rules do not find from here, so its global scope is unknown"
-            )
+            why = findings.unknown_scope(scope.path, name, requester)
         self.unchecked = why
-        self.notes.append(f"symbols not checked: {why}")
+        self.notes.append(findings.note_symbols_not_checked(why))
         return None
 
     def _libc(self, obj: LoadedObject) -> Optional[str]:
@@ -329,20 +280,14 @@ class SymbolCheck:
         ]
         if others:
             theirs = ", ".join(sorted({_target(o.elf_class, o.machine, self._libc(o)) for o in others}))
-            self.notes.append(
-                f"{len(others)} file(s) are built for another machine ({theirs}) than {scope.path} "
-                f"({_target(scope.elf_class, scope.machine, libc)}); their symbols were not checked"
-            )
+            self.notes.append(findings.note_other_machine(
+                len(others), theirs, scope.path, _target(scope.elf_class, scope.machine, libc)))
             self._foreign_missing(others, out)
         resolver = Resolver(self.files, scope.elf_class, scope.machine)
         targets = [o for o in self.files.values() if o not in others]
         hosts = [h for h in self._hosts() if h in targets]
         for host in hosts:
-            self.notes.append(
-                f"{host.path} is a program that statically embeds CPython and exports its API: it hosts the "
-                "modules shipped beside it (a frozen application), so they were judged against its symbols "
-                "as well as the interpreter's"
-            )
+            self.notes.append(findings.note_python_host(host.path))
         # Only a library this process could have loaded: same class and machine as the interpreter.
         first = {name: lib for name, (_t, lib) in self.loaded_first.items()
                  if lib.elf_class == scope.elf_class and lib.machine == scope.machine}
@@ -376,10 +321,7 @@ class SymbolCheck:
                 skipped_py[who] = skipped_py.get(who, 0) + skipped
         mine = _describe_build(scope.build) if scope.build else "Python ?"
         for who, count in skipped_py.items():
-            self.notes.append(
-                f"{count} Py*/_Py* symbol(s) were not judged: the wheel is built for {who}, not for {mine} "
-                f"({scope.path}); {who} would judge them (nolibpython check --python PATH-TO-IT)"
-            )
+            self.notes.append(findings.note_python_symbols_skipped(count, who, mine, scope.path))
 
     def _foreign_missing(self, others: List[LoadedObject], out: _Verdicts) -> None:
         """Files for another machine or libc: this machine's libraries say nothing about them,
@@ -390,7 +332,8 @@ class SymbolCheck:
             for name, requester in dict.fromkeys(closure.missing):
                 if is_libpython_filename(name) or syslibs.is_system_library(name) or name in self.loaded_first:
                     continue
-                out.add(obj.path, self._nothing_provides(name, requester, WARNING, foreign=True))
+                out.add(obj.path, findings.nothing_provides(
+                    name, requester, WARNING, foreign=True, checked_with=bool(self.loaded_first)))
 
     def _judge(
         self, obj: LoadedObject, own: Closure, contexts: List[Closure], scope: InterpreterScope, out: _Verdicts,
@@ -403,14 +346,7 @@ class SymbolCheck:
             if is_libpython_filename(name):
                 continue  # already a needs-libpython violation; one finding per cause
             if syslibs.is_system_library(name):  # never advise bundling a C library
-                out.add(obj.path, Problem(
-                    MISSING_LIBRARY, WARNING,
-                    f"needs {name} (DT_NEEDED of {requester}), a system library that this machine does not "
-                    "have; its undefined symbols were not checked",
-                    "nothing to bundle: system libraries come from the target system (manylinux/musllinux "
-                    "policies); check on a machine of the wheel's platform",
-                    name,
-                ))
+                out.add(obj.path, findings.missing_system_library(name, requester))
                 continue
             out.add(obj.path, self._missing_library(name, requester))
         if own.missing and not any(not c.missing for c in contexts):
@@ -445,52 +381,9 @@ class SymbolCheck:
         severity = WARNING if program else self.missing_severity
         shipped = sorted(p for p in self.files if posixpath.basename(p) == name)
         if shipped:  # the wheel has it, where this file's search path does not look
-            rel = posixpath.relpath(posixpath.dirname(shipped[0]), posixpath.dirname(requester) or ".")
-            if program:
-                works = f"the program fails to start with \"{name}: cannot open shared object file\""
-            else:
-                works = (f"the import works only where something loads {name} first (the package's __init__ "
-                         f"with ctypes, say), else it fails with \"ImportError: {name}: cannot open shared "
-                         "object file\"")
-            return Problem(
-                MISSING_LIBRARY, severity,
-                f"needs {name} (DT_NEEDED of {requester}); the wheel ships {shipped[0]}, but no RPATH/RUNPATH "
-                f"of {requester} reaches it: {works}",
-                ("" if program else "nothing to do if the package loads it first; otherwise ")
-                + f"add an RPATH of $ORIGIN/{rel} to {requester} (auditwheel repair sets it), or move the "
-                "library beside it",
-                name,
-            )
-        return self._nothing_provides(name, requester, severity, program=program)
-
-    def _nothing_provides(
-        self, name: str, requester: str, severity: str, program: bool = False, foreign: bool = False
-    ) -> Problem:
-        """The one wording of a library found nowhere: when the load works, and no bundling advice
-        (the library may be the system's, or another package's that is imported first).
-        ``foreign``: the file is built for another machine, whose libraries were not searched."""
-        where = "not in the wheel" + (" or the wheels checked with it" if self.loaded_first else "")
-        if foreign:
-            where += "; this machine's libraries were not searched: the file is built for another machine"
-        else:
-            where += ", not in this machine's library path, not reached by its RPATH/RUNPATH"
-        if program:
-            works = (f"the program starts only where the system provides {name}, else it fails with "
-                     f"\"{name}: cannot open shared object file\"")
-            fix = f"make sure the systems that run the program provide {name}"
-        else:
-            works = (f"the import works where the system provides {name}, or where something loads a library "
-                     f"with that name first (another package's import, ctypes); elsewhere it fails with "
-                     f"\"ImportError: {name}: cannot open shared object file\"")
-            fix = ("nothing to do if the target systems provide it or a dependency loads it first; to confirm a "
-                   "dependency's wheel ships it, check the wheels together (nolibpython check WHEEL DEPENDENCY.whl)")
-        return Problem(
-            MISSING_LIBRARY, severity,
-            f"needs {name} (DT_NEEDED of {requester}), which nothing checked here provides ({where}): {works}; its "
-            "undefined symbols were not checked",
-            fix,
-            name,
-        )
+            return findings.unreached_library(name, requester, shipped[0], program, severity)
+        return findings.nothing_provides(name, requester, severity, program=program,
+                                         checked_with=bool(self.loaded_first))
 
     def _record_libraries(self, obj: LoadedObject, closure: Closure, interpreter: Mapping[str, LoadedObject]) -> None:
         """Where each DT_NEEDED of ``obj`` was found, for ``--json``."""
@@ -519,22 +412,6 @@ class SymbolCheck:
             (o.path for o in self.files.values() if o is not obj and not o.is_executable and key in o.defined), None
         )
 
-    def _python_symbol_fix(self, sym: str, scope: InterpreterScope, pyver: str) -> str:
-        """Say what a missing Py* symbol is: private ones change within X.Y (patch releases)."""
-        release = interpreter_release(self.interpreter) or pyver
-        if sym.startswith("_Py"):
-            return (
-                f"{sym} is a private CPython symbol (no ABI promise, not even across patch releases of "
-                f"{pyver}) that this interpreter ({release}, {scope.path}) does not export, so the module "
-                "fails to import there; use the public C API instead, or build against the oldest patch "
-                "release you support"
-            )
-        return (
-            f"{sym} is not exported by this interpreter ({release}, {scope.path}): it comes from another "
-            f"release or build of Python {pyver}, so the module fails to import there; use API that "
-            f"Python {pyver} has from its first release, or build against this interpreter's headers"
-        )
-
     def _report_host_only(
         self, obj: LoadedObject, syms: List[str], scope: InterpreterScope, hosts: Sequence[str], out: _Verdicts
     ) -> None:
@@ -542,19 +419,8 @@ class SymbolCheck:
         program (its real host), but an import in this interpreter fails. A warning: which
         of the two loads the module is the wheel author's design, not readable from the files."""
         release = interpreter_release(self.interpreter) or (format_version(scope.version) if scope.version else "?")
-        more = len(syms) - MAX_LISTED
-        listed = ", ".join(syms[:MAX_LISTED]) + (f" and {more} more" if more > 0 else "")
-        out.add(obj.path, Problem(
-            HOST_ONLY_SYMBOL, WARNING,
-            f"undefined symbol(s) {listed}: defined by the wheel's Python host ({', '.join(hosts)}) but not "
-            f"exported by {scope.path} ({release}): it loads inside that program, while an import in this "
-            f"interpreter fails with \"ImportError: {obj.path}: undefined symbol: {syms[0]}\"",
-            "nothing to do if only the host loads it (a frozen application's modules); "
-            + ("to import it in this interpreter, build it against this interpreter's headers (private _Py* "
-               "symbols differ even between patch releases)" if is_python_symbol(syms[0]) else
-               "no interpreter defines a symbol of the host program, so only the host can load it"),
-            syms[0],
-        ))
+        out.add(obj.path, findings.host_only_symbols(
+            obj.path, syms, hosts, scope.path, release, is_python_symbol(syms[0])))
 
     def _report_unresolved(
         self, obj: LoadedObject, syms: List[str], scope: InterpreterScope, out: _Verdicts, hosts: Sequence[str] = ()
@@ -571,42 +437,17 @@ class SymbolCheck:
             # libtorch_global_deps): not provable from the binaries, so a warning, never an error.
             if listed < MAX_LISTED:
                 listed += 1
-                out.add(obj.path, Problem(
-                    UNRESOLVED, WARNING,
-                    f"undefined symbol {sym} is defined only by {other}, which this file does not load "
-                    f"(not in its DT_NEEDED closure): the import works only if {other} was loaded before with "
-                    f"RTLD_GLOBAL, else it fails with \"ImportError: {obj.path}: undefined symbol: {sym}\"",
-                    f"link {posixpath.basename(other)} (DT_NEEDED, with an RPATH of $ORIGIN-relative form) "
-                    "if the module needs it",
-                    sym,
-                ))
+                out.add(obj.path, findings.preload_only_symbol(obj.path, sym, other))
         syms = hard
         for sym in syms[:MAX_LISTED]:
-            if is_python_symbol(sym):
-                fix = self._python_symbol_fix(sym, scope, pyver)
-            else:
-                fix = (
-                    "define it, fix its spelling, or link the library that provides it (Extension(libraries=[...])); "
-                    "without libpython and -z defs the linker no longer reports this"
-                )
-            where = "" if obj.is_executable else "the interpreter's global scope or "
-            if hosts:
-                where = f"the wheel's Python host ({', '.join(hosts)}), " + where
-            out.add(obj.path, Problem(
-                UNRESOLVED, self.severity,
-                f"undefined symbol {sym}: nothing in {where}this file's DT_NEEDED closure defines it; "
-                f"loading it will fail with \"ImportError: {obj.path}: undefined symbol: {sym}\"",
-                fix,
-                sym,
-            ))
+            python_fix = None
+            if is_python_symbol(sym):  # private ones change within X.Y (patch releases)
+                release = interpreter_release(self.interpreter) or pyver
+                python_fix = findings.python_symbol_fix(sym, scope.path, release, pyver)
+            out.add(obj.path, findings.unresolved_symbol(
+                obj.path, sym, self.severity, obj.is_executable, hosts, python_fix))
         if len(syms) > MAX_LISTED:
-            rest = syms[MAX_LISTED:]
-            out.add(obj.path, Problem(
-                UNRESOLVED, self.severity,
-                f"and {len(rest)} more undefined symbols ({', '.join(rest[:5])}, ...)",
-                "see the symbols listed above",
-                rest[0],
-            ))
+            out.add(obj.path, findings.more_unresolved(syms[MAX_LISTED:], self.severity))
 
 
 def _describe_build(build: Build) -> str:
@@ -623,7 +464,8 @@ def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:
 
 
 def symbol_checks(
-    severity: str, interpreter: Optional[str] = None, wheel_tags: Iterable[str] = (), missing_libraries: str = "warn",
+    severity: str, interpreter: Optional[str] = None, wheel_tags: Union[WheelTarget, Iterable[str]] = (),
+    missing_libraries: str = "warn",
     environment: bool = False,
 ) -> Tuple[SymbolCheck, ...]:
     """The one factory of whole-wheel symbol checks, for the build and the CLI alike.

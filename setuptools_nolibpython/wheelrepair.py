@@ -18,13 +18,12 @@ import io
 import os
 import shutil
 import struct
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from typing import IO, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .elf import ELF_MAGIC, read_elf
-from .elfpatch import KEPT_ALLOWED, KEPT_PROGRAM, EditPlan, Patch, overlay, plan_file_repair
+from .elfpatch import KEPT_ALLOWED, KEPT_PROGRAM, AtomicFile, EditPlan, Patch, overlay, plan_file_repair
 from .errors import MEMBER_ERRORS, ZIP_ERRORS, ElfReadError, RepairError
 from .policy import EXECUTABLE_NEEDS_LIBPYTHON, NEEDS_LIBPYTHON, current_interpreter_libdirs
 from .results import ERROR, ScanOptions
@@ -262,13 +261,15 @@ def _write_wheel(
                     dst.write(chunk)
 
 
-def _publish(tmp: str, final: str) -> None:
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
+def _output(final: str) -> AtomicFile:
+    """The new wheel's temp file beside ``final`` (same file system: the rename is atomic),
+    published with the mode a new file gets here (0o666 less the umask)."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, final)
+    try:
+        return AtomicFile(final, 0o666 & ~umask, suffix=".whl.part")
+    except OSError as exc:
+        raise RepairError(f"{os.path.dirname(final)}: cannot write there: {exc.strerror or exc}") from None
 
 
 def _make_outdir(final: str) -> None:
@@ -338,27 +339,23 @@ def _write_repaired(
     the hash of every member it rewrote, and rename it: ``final`` is whole or untouched.
     Returns the signature members a changed RECORD invalidated (dropped)."""
     drop = [n for n in zf.namelist() if n.startswith(record[: -len("RECORD")]) and n.endswith(_SIGNATURES)]
-    tmp = _temp_beside(final)
+    output = _output(final)
     try:
-        try:
-            record_bytes = rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
-            with open(wheel, "rb") as raw:
-                _write_wheel(zf, raw, tmp, plans, record, record_bytes, drop)
-        except OSError as exc:  # ENOSPC, EIO, quota: on either side of the copy
-            raise RepairError(
-                f"{wheel}: copying into {outdir} failed: {exc.strerror or exc}; nothing written"
-            ) from None
-        except MEMBER_ERRORS as exc:
-            raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
-        verify(tmp)
-        verify_changed_members(tmp, wheel, list(plans))
-        try:
-            _publish(tmp, final)
-        except OSError as exc:
-            raise RepairError(f"{final}: cannot be written: {exc.strerror or exc}; nothing written") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
+        with output as tmp:
+            try:
+                record_bytes = rewrite_record(zf.read(record), _new_hashes(zf, plans), drop)
+                with open(wheel, "rb") as raw:
+                    _write_wheel(zf, raw, tmp, plans, record, record_bytes, drop)
+            except OSError as exc:  # ENOSPC, EIO, quota: on either side of the copy
+                raise RepairError(
+                    f"{wheel}: copying into {outdir} failed: {exc.strerror or exc}; nothing written"
+                ) from None
+            except MEMBER_ERRORS as exc:
+                raise RepairError(f"{wheel}: cannot read the wheel's data ({exc}); nothing written") from None
+            verify(tmp)
+            verify_changed_members(tmp, wheel, list(plans))
+    except OSError as exc:  # publishing: fsync, chmod, rename
+        raise RepairError(f"{final}: cannot be written: {exc.strerror or exc}; nothing written") from None
     return tuple(drop)
 
 
@@ -417,33 +414,11 @@ def verify_changed_members(path: str, wheel: str, names: Sequence[str]) -> None:
         )
 
 
-def _temp_beside(final: str) -> str:
-    """An empty temporary file in the output directory (same file system: rename is atomic)."""
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".nolibpython-", suffix=".whl.part", dir=os.path.dirname(final))
-    except OSError as exc:
-        raise RepairError(f"{os.path.dirname(final)}: cannot write there: {exc.strerror or exc}") from None
-    os.close(fd)
-    return tmp
-
-
 def _copy_file(wheel: str, final: str) -> str:
-    tmp = _temp_beside(final)
+    output = _output(final)
     try:
-        with open(tmp, "wb") as out, open(wheel, "rb") as src:
+        with output as tmp, open(tmp, "wb") as out, open(wheel, "rb") as src:
             shutil.copyfileobj(src, out, _CHUNK)
-        _publish(tmp, final)
     except OSError as exc:
-        _unlink(tmp)
         raise RepairError(f"{final}: cannot write the copy: {exc.strerror or exc}") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
     return final
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

@@ -35,6 +35,7 @@ from typing import ContextManager, Dict, Iterable, Iterator, List, Optional, Set
 
 from .elf import ELF_MAGIC
 from .errors import ZIP_ERRORS
+from .findings import MAX_LISTED
 from .sources import ByteSource, BytesSource, ZipMemberSource
 
 __all__ = [
@@ -70,8 +71,6 @@ BOMB_RATIO = 200
 BOMB_MIN_SIZE = 16 * 1024 * 1024
 #: Members of wheels that unpack to at most this are all CRC- and hash-verified.
 FULL_VERIFY_LIMIT = 16 * 1024 * 1024
-#: Per kind of finding, how many members are named before "and N more".
-MAX_LISTED = 5
 
 SUPPORTED_METHODS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
 #: PEP 427: RECORD hashes are sha256 or stronger.

@@ -17,6 +17,7 @@ from packaging.tags import Tag, parse_tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .errors import ZIP_ERRORS
+from .pybuild import WheelTarget
 
 __all__ = ["wheel_target"]
 
@@ -62,11 +63,12 @@ def _as_strings(tags: Iterable[Tag]) -> Tuple[str, ...]:
     return tuple(sorted(str(t) for t in tags))
 
 
-def wheel_target(path: str, zf: Optional[zipfile.ZipFile] = None) -> Tuple[Tuple[str, ...], Optional[str]]:
-    """(tags to judge the wheel against, a one-line finding when name and WHEEL disagree).
+def wheel_target(path: str, zf: Optional[zipfile.ZipFile] = None) -> Tuple[WheelTarget, Optional[str]]:
+    """(the target to judge the wheel against, a one-line finding when name and WHEEL disagree).
 
-    WHEEL's tags win; the file name is used when WHEEL has none (or cannot be read).
-    ``zf``: the wheel already open.
+    WHEEL's tags win; the file name is used when WHEEL has none (or cannot be read). The
+    tags are parsed here once (packaging.tags.Tag), never again as strings. ``zf``: the
+    wheel already open.
     """
     from_name = _filename_tags(path)
     try:
@@ -78,7 +80,7 @@ def wheel_target(path: str, zf: Optional[zipfile.ZipFile] = None) -> Tuple[Tuple
     except ZIP_ERRORS:
         from_wheel = frozenset()
     if not from_wheel:
-        return _as_strings(from_name) or (os.path.basename(path),), None
+        return WheelTarget.from_tags(from_name), None
     finding = None
     if from_name and from_name != from_wheel:
         finding = (
@@ -86,4 +88,4 @@ def wheel_target(path: str, zf: Optional[zipfile.ZipFile] = None) -> Tuple[Tuple
             f".dist-info/WHEEL ({', '.join(_as_strings(from_wheel))}): installers go by the file name, this "
             "check judged the WHEEL tags; rename the file to match WHEEL (or rebuild the wheel)"
         )
-    return _as_strings(from_wheel), finding
+    return WheelTarget.from_tags(from_wheel), finding
