@@ -178,7 +178,7 @@ MUTANTS: Tuple[Mutant, ...] = (
            ("tests/test_repair_signed.py::test_signed_record_is_dropped_and_the_drop_reported",),
            "repair keeps RECORD.jws/RECORD.p7s that sign the old RECORD, and says nothing"),
     Mutant("repaired-wheel-mode-0600", "wheelrepair.py",
-           "os.chmod(tmp, 0o666 & ~umask)", "umask = umask",
+           'AtomicFile(final, 0o666 & ~umask, suffix=".whl.part")', 'AtomicFile(final, 0o600, suffix=".whl.part")',
            ("tests/test_repair_mode.py",),
            "a repaired wheel keeps its temporary file's 0600, unreadable to other users"),
     Mutant("cxx-linker-unfiltered", "commands.py",

@@ -73,10 +73,10 @@ def test_module_without_a_layer_fails(copy: Path) -> None:
 
 def test_contributing_list_must_match(tmp_path: Path) -> None:
     text = (REPO / "CONTRIBUTING.md").read_text()
-    line = "6. **verdicts**: `policy`"
+    line = "7. **verdicts**: `policy`"
     assert line in text
     drifted = tmp_path / "CONTRIBUTING.md"
-    drifted.write_text(text.replace(line, "6. **verdicts**: `policy`, `report`"))
+    drifted.write_text(text.replace(line, "7. **verdicts**: `policy`, `report`"))
     rc, out = check(doc=drifted)
     assert rc == 1 and "differ from scripts/check_layers.py LAYERS" in out, out
 
