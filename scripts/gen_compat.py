@@ -201,7 +201,7 @@ STATUS_TEXT = {
 }
 LEGEND = (
     "- **pass**: the test's assertions held, including its negative control.\n"
-    "- **fails as documented**: a known limit (see README, Limits); the test asserts the exact failure.\n"
+    "- **fails as documented**: a known limit (see README, Known limits); the test asserts the exact failure.\n"
     "- **n/a**: cannot be had on this machine or from the registries; the evidence says what was looked for.\n"
     "- **not run**: a required cell that produced no result in this run (a skipped or deselected test).\n"
     "- **FAIL**: recorded as failing.\n"
