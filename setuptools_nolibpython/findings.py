@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Dict, Optional, Sequence, Tuple
 
-from .stable_abi import format_version
-
 __all__ = [
     "MAX_LISTED",
     "Code",
@@ -240,6 +238,8 @@ def newer_stable_abi(
 ) -> Problem:
     """``sym`` entered the Stable ABI in ``added``, after the module's ``target``."""
     kind, macro = _abi_words(abi3t)
+    from .stable_abi import format_version  # only a Stable ABI finding needs it: builds import no more
+
     tv, av = format_version(target), format_version(added)
     return Problem(
         Code.STABLE_ABI, severity,

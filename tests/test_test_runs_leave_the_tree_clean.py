@@ -5,6 +5,7 @@ writes under tmp_path and passes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -43,8 +44,13 @@ def scratch(tmp_path: Path) -> Path:
 def _pytest(root: Path, body: str) -> "subprocess.CompletedProcess[str]":
     (root / "tests" / "test_w.py").write_text(body)
     run(["git", "-C", str(root), "add", "tests/test_w.py"], check=True)
-    return run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(root),
-                str(root / "tests" / "test_w.py")], cwd=root, env={"PYTHONPATH": str(root)})
+    # A run of its own, never an xdist worker's: PYTEST_XDIST_WORKER inherited from the run
+    # around this test would make the inner run skip the guard that only the controller runs.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["PYTHONPATH"] = str(root)
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(root),
+                           str(root / "tests" / "test_w.py")], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=600)
 
 
 def test_a_run_that_rewrites_a_tracked_file_fails_naming_it(scratch: Path) -> None:
