@@ -54,7 +54,7 @@ mutate: setup
 	$(BIN)/python scripts/mutate.py
 
 # The field trial: 40 real PyPI sdists built without/with the plugin/with hostile LDFLAGS,
-# 106 real wheels checked against real imports, mutants of real modules; writes
+# 108 real wheels, each installed with its dependencies and imported, mutants of real modules; writes
 # docs/field-trial.md (field/run.py, list in field/projects.toml, cache in .cache/field).
 field: setup
 	apt-get install -y -qq --no-install-recommends $$($(BIN)/python field/run.py --apt-packages) >/dev/null
