@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from setuptools_nolibpython.elfpatch import write_atomically  # noqa: E402
+from devtools.generated import write_or_check  # noqa: E402
 from setuptools_nolibpython.findings import Code, Severity  # noqa: E402
 
 SCHEMA = REPO / "docs" / "check-json-schema.json"
@@ -60,16 +60,7 @@ def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if a document differs from the catalogue")
     args = parser.parse_args(list(argv))
-    new = targets()
-    if args.check:
-        stale = [path.name for path, text in new if text != path.read_text()]
-        if stale:
-            print(f"gen_findings: {' and '.join(stale)} out of date; run scripts/gen_findings.py", file=sys.stderr)
-            return 1
-        return 0
-    for path, text in new:
-        write_atomically(str(path), text.encode(), 0o644)
-    return 0
+    return write_or_check("gen_findings", targets(), args.check)
 
 
 if __name__ == "__main__":
