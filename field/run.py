@@ -9,6 +9,8 @@ runs a few of each through the same functions. Everything downloaded or built li
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import os
 import platform
@@ -23,7 +25,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -237,8 +239,23 @@ def clean_env(**extra: str) -> Dict[str, str]:
 # ---------------------------------------------------------------------------- environments
 
 
+@contextlib.contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """One process at a time builds a cached venv or wheel: two pytest workers (or a
+    field run beside the test) creating one venv at once leave it without pip."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / f".{name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
 def plugin_wheel() -> Path:
     """A wheel of the plugin built from this checkout (rebuilt when the sources change)."""
+    with cache_lock("plugin"):
+        return _plugin_wheel()
+
+
+def _plugin_wheel() -> Path:
     out = CACHE / "plugin"
     sources = sorted(
         p for p in (REPO / "setuptools_nolibpython").rglob("*") if p.is_file() and "__pycache__" not in p.parts
@@ -274,6 +291,11 @@ def build_requirements() -> List[str]:
 
 def build_venv(plugin: Path, requirements: Optional[Sequence[str]] = None, name: str = "venv-build") -> Path:
     """pyenv CPython 3.11.7 venv with the sdists' build requirements and the plugin."""
+    with cache_lock(name):
+        return _build_venv(plugin, requirements, name)
+
+
+def _build_venv(plugin: Path, requirements: Optional[Sequence[str]] = None, name: str = "venv-build") -> Path:
     venv = CACHE / name
     py = venv / "bin" / "python"
     reqs = list(build_requirements() if requirements is None else requirements)
@@ -302,6 +324,11 @@ def build_venv(plugin: Path, requirements: Optional[Sequence[str]] = None, name:
 
 def debian_venv() -> Path:
     """A venv of Debian's static python3.11, where build (c)'s wheels are installed."""
+    with cache_lock("venv-debian"):
+        return _debian_venv()
+
+
+def _debian_venv() -> Path:
     venv = CACHE / "venv-debian"
     py = venv / "bin" / "python"
     if py.exists():
