@@ -39,7 +39,7 @@ LAYERS: Tuple[Tuple[str, Tuple[str, ...]], ...] = (
     ("results", ("results",)),
     ("verdicts", ("policy",)),
     ("symbol check", ("ldso", "interpreter", "symbols")),
-    ("scan", ("wheelsafety", "scan", "report", "installed")),
+    ("scan", ("wheelsafety", "scan", "report", "installed", "checking")),
     ("repair", ("elfpatch", "wheelrepair", "envrepair")),
     ("build step", ("enforce",)),
     ("shells", ("activation", "commands", "build_meta", "wrap", "cli", "envcli", "__main__", "__init__")),

@@ -12,39 +12,21 @@ one line naming it, asking for a bug report; never a verdict on the file).
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import sys
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, TypeVar
+from typing import Optional, Sequence
 
 from . import __version__
-from .elf import ELF_MAGIC
+from .checking import CHECK_SYMBOLS, EXIT_FAIL, EXIT_INTERNAL, EXIT_OK, CheckSettings, check
 from .errors import InternalError, RepairError, UsageError
-from .globs import matches_any
 from .logs import ROOT
-from .policy import current_interpreter_libdirs, printable
-from .pybuild import WheelTarget
-from .report import check_document, problem_lines, summary
-from .results import ScanOptions, ScanReport
-from .scan import Collected, collect_paths, collect_wheel, finish_scan, survey_dir
-from .wheeltags import wheel_target
-
-if TYPE_CHECKING:
-    from .symbols import Provided
+from .policy import printable
+from .report import problem_lines, summary
 
 __all__ = ["CHECK_SYMBOLS", "main"]
 
-#: config.CHECK_SYMBOLS, spelled out here: importing config pulls in tomllib and pathlib,
-#: a fifth of the CLI's start-up.
-CHECK_SYMBOLS = ("error", "warn", "off")
-_EXIT_OK = 0
-_EXIT_FAIL = 1
 _EXIT_USAGE = 2
-_EXIT_INTERNAL = 3
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,222 +101,6 @@ def _jobs(text: str) -> int:
     return value
 
 
-def _cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def _map_targets(
-    fn: Callable[[_T], _R], items: Sequence[_T], jobs: int, weight: Callable[[_T], int] = lambda _: 0
-) -> List[_R]:
-    """``fn`` over ``items`` in up to ``jobs`` worker processes, results in input order.
-
-    The heaviest items (``weight``, e.g. a file's size) start first, so that the last
-    one to finish is a small one; each worker takes one item at a time, so its peak
-    memory is one item's (a wheel is streamed). Forked workers start with this process's
-    imports and keep their caches (the interpreter's symbols) from one item to the next.
-    """
-    jobs = min(jobs, len(items))
-    if jobs <= 1:
-        return [fn(item) for item in items]
-    import multiprocessing
-
-    order = sorted(range(len(items)), key=lambda i: -weight(items[i]))
-    slots: List[Optional[_R]] = [None] * len(items)
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        for i, result in pool.imap_unordered(functools.partial(_indexed, fn), [(i, items[i]) for i in order]):
-            slots[i] = result
-    return slots  # type: ignore[return-value]  # every slot is filled
-
-
-def _indexed(fn: Callable[[_T], _R], job: Tuple[int, _T]) -> Tuple[int, _R]:
-    return job[0], fn(job[1])
-
-
-def _size(job: Tuple["_Spec", object]) -> int:
-    spec = job[0]
-    try:
-        return os.path.getsize(spec.path) if spec.kind != "directory" else 0
-    except OSError:
-        return 0
-
-
-def _path_kind(path: str) -> str:
-    """'wheel', 'directory' or 'elf'; UsageError (one line naming the path) otherwise."""
-    if os.path.isdir(path):
-        return "directory"
-    if not os.path.exists(path):
-        raise UsageError(f"{path}: no such file or directory")
-    if not os.path.isfile(path):
-        raise UsageError(f"{path}: not a regular file, directory or wheel")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if head == ELF_MAGIC:
-        return "elf"
-    if path.endswith(".whl"):
-        return "wheel"
-    raise UsageError(f"{path}: not a wheel (.whl), a directory or an ELF file; nothing to check")
-
-
-@dataclass
-class _Checked:
-    """One target (a PATH argument, or a wheel found under a directory), checked."""
-
-    kind: str
-    report: ScanReport
-    notes: List[str]
-    symbols: Dict[str, Optional[str]]
-    warnings: List[str] = field(default_factory=list)
-    libraries: Dict[str, List[Dict[str, Optional[str]]]] = field(default_factory=dict)
-
-
-@dataclass
-class _Target:
-    kind: str
-    path: str
-    options: ScanOptions
-    collected: Collected
-    warnings: List[str]
-
-
-def _options(args: argparse.Namespace, tags: WheelTarget, environment: bool = False) -> ScanOptions:
-    from .symbols import symbol_checks  # no ImportError guard: a broken check must not pass
-
-    return ScanOptions(
-        allow=tuple(args.allow),
-        interpreter_libdirs=current_interpreter_libdirs(),
-        check_rpath=args.check_rpath,
-        checks=symbol_checks(args.check_symbols, args.python, tags,
-                             missing_libraries="error" if args.strict else "warn", environment=environment),
-    )
-
-
-def _is_environment(path: str) -> bool:
-    """An installed environment (site-packages): a directory holding ``*.dist-info`` directories."""
-    try:
-        return any(n.endswith(".dist-info") and os.path.isdir(os.path.join(path, n)) for n in os.listdir(path))
-    except OSError:
-        return False
-
-
-def _collect(path: str, kind: str, args: argparse.Namespace,
-             files: Sequence[Tuple[str, str]] = ()) -> _Target:
-    """Read one target; the whole-wheel checks wait until every target was read."""
-    warnings: List[str] = []
-    tags = WheelTarget()
-    if kind == "wheel":
-        tags, mismatch = wheel_target(path)
-        if mismatch:
-            warnings.append(mismatch)
-    options = _options(args, tags, kind == "directory" and _is_environment(path))
-    if kind == "directory":
-        collected = collect_paths(path, files, options)
-    elif kind == "elf":
-        collected = collect_paths(path, [(path, path)], options)
-    else:
-        collected = collect_wheel(path, options)  # container problems (wheelsafety) come back as errors
-    return _Target(kind, path, options, collected, warnings)
-
-
-@dataclass(frozen=True)
-class _Spec:
-    """One target of the call, before it is read: a PATH argument, or a wheel found under a
-    directory. ``optional``: a directory's own tree, kept only when it holds an ELF file
-    (or the directory holds no wheel either: then it says "nothing to check")."""
-
-    kind: str
-    path: str
-    files: Tuple[Tuple[str, str], ...] = ()
-    optional: bool = False
-
-
-def _expand(paths: Sequence[Tuple[str, str]]) -> Tuple[List[_Spec], List[str]]:
-    """Every target of the call: a directory's tree and each wheel under it; the virtual
-    environments not walked."""
-    specs: List[_Spec] = []
-    skipped: List[str] = []
-    for path, kind in paths:
-        if kind != "directory":
-            specs.append(_Spec(kind, path))
-            continue
-        survey = survey_dir(path)
-        skipped.extend(survey.venvs)
-        specs.append(_Spec(kind, path, survey.files, optional=bool(survey.wheels)))
-        specs.extend(_Spec("wheel", w) for w in survey.wheels)
-    return specs, skipped
-
-
-def _finish(target: _Target) -> _Checked:
-    from .symbols import symbol_status
-
-    report = finish_scan(target.collected)
-    libraries: Dict[str, List[Dict[str, Optional[str]]]] = {}
-    for check in target.options.checks:
-        libraries.update(getattr(check, "libraries", {}))
-    return _Checked(target.kind, report, list(target.options.notes()), symbol_status(target.options.checks),
-                    target.warnings, libraries)
-
-
-def _unused_allow(patterns: Sequence[str], results: Sequence[_Checked]) -> List[str]:
-    """``--allow`` patterns that match no ELF file of any target: a typo, or a file that moved."""
-    paths = [f.path for c in results for f in c.report.files]
-    return [p for p in dict.fromkeys(patterns) if not any(matches_any(path, (p,)) for path in paths)]
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """A target checked (in a worker process): its result, the libraries it offers the
-    other targets, and the DT_NEEDED names of its files."""
-
-    checked: _Checked
-    provided: Tuple[Provided, ...]
-    needed: FrozenSet[str]
-
-
-def _check_spec(job: Tuple[_Spec, Tuple[Provided, ...]], args: argparse.Namespace) -> _Outcome:
-    """Read, link (with the libraries the other targets offer) and judge one target."""
-    from .symbols import offer_libraries, provided_libraries
-
-    spec, offered = job
-    target = _collect(spec.path, spec.kind, args, spec.files)
-    offer_libraries(target.options.checks, offered)
-    provided = provided_libraries(target.path, target.options.checks)
-    checked = _finish(target)
-    needed = frozenset(n for f in checked.report.files if f.info is not None for n in f.info.needed)
-    return _Outcome(checked, provided, needed)
-
-
-def _check_targets(specs: Sequence[_Spec], args: argparse.Namespace) -> List[_Checked]:
-    """Every target judged as if checked together, in up to ``-j`` processes.
-
-    Targets checked in one call satisfy each other's DT_NEEDED by name (symbols.offer_libraries),
-    as a dependency's import does. Workers share nothing, so each target is first judged
-    alone, then judged again with the others' libraries where they can change its verdict:
-    one of its DT_NEEDED names is among them, or it has a library nothing provided (whose
-    wording names the wheels checked with it). Every -j, 1 included, takes this one path,
-    so the output never depends on it.
-    """
-    from .symbols import MISSING_LIBRARY
-
-    jobs = args.jobs or _cpus()
-    check = functools.partial(_check_spec, args=args)
-    first = _map_targets(check, [(s, ()) for s in specs], jobs, _size)
-    kept = [i for i, (s, o) in enumerate(zip(specs, first))
-            if not (s.optional and not o.checked.report.files and not o.checked.report.internal_errors)]
-    offered = {i: tuple(p for j in kept if j != i for p in first[j].provided) for i in kept}
-    again = [i for i in kept if offered[i] and (
-        first[i].needed & {p.name for p in offered[i]}
-        or any(pr.code == MISSING_LIBRARY for f in first[i].checked.report.files for pr in f.problems))]
-    second = _map_targets(check, [(specs[i], offered[i]) for i in again], jobs, _size)
-    redone = dict(zip(again, second))
-    return [(redone[i] if i in redone else first[i]).checked for i in kept]
-
-
 def _run_check(args: argparse.Namespace) -> int:
     if args.env is not None:
         from .envcli import run_check_env
@@ -342,33 +108,29 @@ def _run_check(args: argparse.Namespace) -> int:
         return run_check_env(args)
     if not args.paths:
         raise UsageError("check needs a PATH (a wheel, a directory or an ELF file), or --env PYTHON")
-    kinds = [(p, _path_kind(p)) for p in args.paths]  # every path is vetted before any work
-    if args.python is not None and not os.path.isfile(args.python):
-        raise UsageError(f"--python {args.python}: no such file")
     import logging
 
     logger = logging.getLogger(ROOT)
     if not logger.handlers:  # notes are printed below, never logged on top
         logger.addHandler(logging.NullHandler())
-    specs, skipped = _expand(kinds)
-    results = _check_targets(specs, args)
-    reports = [(c.kind, c.report) for c in results]
-    unused = _unused_allow(args.allow, results)
-    status = _EXIT_FAIL if any(r.failed and not r.internal_errors for _, r in reports) else _EXIT_OK
-    if any(r.internal_errors for _, r in reports):
-        status = _EXIT_INTERNAL
+    settings = CheckSettings(
+        allow=tuple(args.allow),
+        strict=args.strict,
+        check_rpath=args.check_rpath,
+        check_symbols=args.check_symbols,
+        python=args.python,
+        jobs=args.jobs,
+    )
+    result = check(args.paths, settings)
     if args.json:
-        doc = check_document(__version__, reports, status, [c.notes for c in results],
-                             symbols=[c.symbols for c in results], warnings=[c.warnings for c in results],
-                             libraries=[c.libraries for c in results], unused_allow=unused, skipped=skipped)
-        json.dump(doc, sys.stdout, indent=2)
+        json.dump(result.document(), sys.stdout, indent=2)
         sys.stdout.write("\n")
-        return status
-    for venv in skipped:
+        return result.status
+    for venv in result.skipped:
         print(printable(f"{venv}: skipped: a virtual environment (it holds pyvenv.cfg); name it to check it"))
-    for pattern in unused:
+    for pattern in result.unused_allow:
         print(printable(f"warning: --allow {pattern} matches no ELF file in the targets checked"))
-    for c in results:
+    for c in result.targets:
         report = c.report
         where = "" if c.kind == "elf" else report.target
         for err in report.errors:
@@ -383,7 +145,7 @@ def _run_check(args: argparse.Namespace) -> int:
         for note in c.notes:
             print(printable(f"{report.target}: note: {note}"), file=sys.stderr)
         print(summary(report, c.kind))
-    return status
+    return result.status
 
 
 def _say(line: str) -> None:
@@ -405,14 +167,14 @@ def _run_repair(args: argparse.Namespace) -> int:
     for w in args.wheels:
         if not os.path.isfile(w):
             raise UsageError(f"{w}: no such wheel file")
-    status = _EXIT_OK
+    status = EXIT_OK
     for w in args.wheels:
         try:
             result = repair_wheel(w, args.outdir, keep_rpath=args.keep_rpath, allow=args.allow,
                                   force_copy=args.force_copy)
         except RepairError as exc:
             print(printable(f"error: {exc}"), file=sys.stderr)
-            status = _EXIT_FAIL
+            status = EXIT_FAIL
             continue
         for member in result.allowed:
             _say(f"{w}: {member}: {KEPT_REASONS[KEPT_ALLOWED]}")
@@ -450,8 +212,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(printable(f"nolibpython: error: {exc}"), file=sys.stderr)
         return _EXIT_USAGE
     except BrokenPipeError:
-        return _EXIT_FAIL
+        return EXIT_FAIL
     except Exception as exc:  # a bug: one line asking for a report, never a traceback or a verdict
         where = " ".join(getattr(args, "paths", None) or getattr(args, "wheels", None) or [])
         print(printable(f"nolibpython: {InternalError(where, exc)}"), file=sys.stderr)
-        return _EXIT_INTERNAL
+        return EXIT_INTERNAL
