@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from .symbols import Provided
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "CheckResult", "CheckSettings", "TargetResult", "check",
-           "path_kind"]
+           "exit_status", "path_kind", "scan_options"]
 
 #: Exit statuses of a check (the CLI adds 2, a usage error).
 EXIT_OK = 0
@@ -148,14 +148,16 @@ class _Target:
     warnings: List[str]
 
 
-def _options(settings: CheckSettings, tags: WheelTarget, environment: bool = False) -> ScanOptions:
+def scan_options(settings: CheckSettings, tags: Optional[WheelTarget] = None, environment: bool = False) -> ScanOptions:
+    """The scan's options for one target: ``settings``, the wheel's target (``tags``), and
+    whether the target is an installed environment (its packages load together)."""
     from .symbols import symbol_checks  # no ImportError guard: a broken check must not pass
 
     return ScanOptions(
         allow=settings.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
         check_rpath=settings.check_rpath,
-        checks=symbol_checks(settings.check_symbols, settings.python, tags,
+        checks=symbol_checks(settings.check_symbols, settings.python, tags or WheelTarget(),
                              missing_libraries="error" if settings.strict else "warn", environment=environment),
     )
 
@@ -177,7 +179,7 @@ def _collect(path: str, kind: str, settings: CheckSettings,
         tags, mismatch = wheel_target(path)
         if mismatch:
             warnings.append(mismatch)
-    options = _options(settings, tags, kind == "directory" and _is_environment(path))
+    options = scan_options(settings, tags, kind == "directory" and _is_environment(path))
     if kind == "directory":
         collected = collect_paths(path, files, options)
     elif kind == "elf":
@@ -325,7 +327,13 @@ def check(paths: Sequence[str], settings: CheckSettings = CheckSettings()) -> Ch
         raise UsageError(f"--python {settings.python}: no such file")
     specs, skipped = _expand(kinds)
     results = _check_targets(specs, settings)
-    status = EXIT_FAIL if any(t.report.failed and not t.report.internal_errors for t in results) else EXIT_OK
-    if any(t.report.internal_errors for t in results):
-        status = EXIT_INTERNAL
+    status = exit_status([t.report for t in results])
     return CheckResult(tuple(results), tuple(skipped), tuple(_unused_allow(settings.allow, results)), status)
+
+
+def exit_status(reports: Sequence[ScanReport]) -> int:
+    """EXIT_INTERNAL when a bug kept a file from being judged (never a verdict), else
+    EXIT_FAIL for a violation or an unreadable file, else EXIT_OK."""
+    if any(r.internal_errors for r in reports):
+        return EXIT_INTERNAL
+    return EXIT_FAIL if any(r.failed for r in reports) else EXIT_OK

@@ -102,17 +102,6 @@ def _jobs(text: str) -> int:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    if args.env is not None:
-        from .envcli import run_check_env
-
-        return run_check_env(args)
-    if not args.paths:
-        raise UsageError("check needs a PATH (a wheel, a directory or an ELF file), or --env PYTHON")
-    import logging
-
-    logger = logging.getLogger(ROOT)
-    if not logger.handlers:  # notes are printed below, never logged on top
-        logger.addHandler(logging.NullHandler())
     settings = CheckSettings(
         allow=tuple(args.allow),
         strict=args.strict,
@@ -121,6 +110,17 @@ def _run_check(args: argparse.Namespace) -> int:
         python=args.python,
         jobs=args.jobs,
     )
+    if args.env is not None:
+        from .envcli import run_check_env
+
+        return run_check_env(args, settings)
+    if not args.paths:
+        raise UsageError("check needs a PATH (a wheel, a directory or an ELF file), or --env PYTHON")
+    import logging
+
+    logger = logging.getLogger(ROOT)
+    if not logger.handlers:  # notes are printed below, never logged on top
+        logger.addHandler(logging.NullHandler())
     result = check(args.paths, settings)
     if args.json:
         json.dump(result.document(), sys.stdout, indent=2)

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Dict, List, Optional, Tuple
 
 from . import __version__
+from .checking import CheckSettings, exit_status, scan_options
 from .elf import read_elf
 from .elfpatch import KEPT_REASONS
 from .envrepair import DistributionRepair, repair_environment, select
@@ -24,7 +25,7 @@ from .installed import Distribution, Environment, InstalledFile, read_environmen
 from .interpreter import interpreter_facts
 from .policy import NEEDS_LIBPYTHON, PYTHON_RPATH, current_interpreter_libdirs, libpython_needed, printable
 from .report import check_document, problem_lines, summary
-from .results import FileResult, Problem, ScanOptions, ScanReport
+from .results import FileResult, Problem, ScanReport
 from .sources import FileSource
 
 __all__ = ["run_check_env", "run_repair_env"]
@@ -78,30 +79,22 @@ def _distribution_doc(dist: Optional[Distribution]) -> Optional[Dict[str, str]]:
     return None if dist is None else {"name": dist.name, "version": dist.version, "dist_info": dist.dist_info}
 
 
-def run_check_env(args: argparse.Namespace) -> int:
+def run_check_env(args: argparse.Namespace, settings: CheckSettings) -> int:
     """``check --env``: the exit statuses of ``check`` (0 clean, 1 a violation or an unreadable
     file, 3 an internal error). The packages of one environment load together, so a library
     one ships satisfies another's DT_NEEDED (SymbolCheck.environment)."""
-    from .symbols import symbol_checks, symbol_status  # no ImportError guard: a broken check must not pass
+    from .symbols import symbol_status
 
     if args.paths:
         raise UsageError("--env checks an interpreter's environment; give no PATH with it")
     if args.python is not None:
         raise UsageError("--env PYTHON is also the interpreter the symbols are checked against; drop --python")
     env = _environment(args.env)
-    options = ScanOptions(
-        allow=tuple(args.allow),
-        interpreter_libdirs=current_interpreter_libdirs(),
-        check_rpath=args.check_rpath,
-        checks=symbol_checks(args.check_symbols, args.env, (), missing_libraries="error" if args.strict else "warn",
-                             environment=True),
-    )
+    options = scan_options(replace(settings, python=args.env), environment=True)
     report = scan_environment(env, options)
     groups = _grouped(env, report)
     report = replace(report, files=tuple(r for _d, rs in groups for r in rs))
-    status = 1 if report.failed and not report.internal_errors else 0
-    if report.internal_errors:
-        status = 3
+    status = exit_status([report])
     notes = list(options.notes())
     warnings = [f"{d.dist_info}: {d.record_problem}" for d in env.distributions if d.record_problem]
     n = len(env.distributions)
