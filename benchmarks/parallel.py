@@ -28,7 +28,8 @@ def wheels(repo: Path, corpus: Sequence[Path], count: int = 24, max_mb: int = 60
     .cache/field/wheel) in the order listed, up to ``count``, none over ``max_mb``:
     a cibuildwheel run's mix of sizes, not the smallest only."""
     sys.path.insert(0, str(repo))
-    from field.run import fetch_wheel, load_projects
+    from field.common import load_projects
+    from field.fetch import fetch_wheel
 
     _sdists, listed = load_projects()
     out = [p for p in corpus if p.stat().st_size <= max_mb * 2**20]

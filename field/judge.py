@@ -16,14 +16,30 @@ package and exit 0 on a broken one are wrong verdicts.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from field import run as fr
+from field import common
+from field.common import (
+    DEBIAN_PYTHON,
+    PROBE,
+    WITHOUT_LIBPYTHON,
+    ElfMember,
+    FieldError,
+    Wheel,
+    check_command,
+    clean_env,
+    inventory,
+    pyenv_python,
+    run,
+)
+from field.fetch import fetch_wheel
 
 WORKS, BROKEN, NOT_JUDGED = "works", "broken", "not judged"
 EXIT_1_ON_WORKING = "exit 1 on a working package"
@@ -122,7 +138,7 @@ def import_names(whl: Path) -> List[str]:
 def dependency_wheels(cli_py: Path, python: Path, whl: Path) -> Tuple[List[Path], str]:
     """The wheels pip picks for the wheel's runtime dependencies on ``python`` (binary only),
     downloaded once; ([], reason) when pip cannot resolve them."""
-    where = fr.CACHE / "deps" / whl.name[: -len(".whl")]
+    where = common.CACHE / "deps" / whl.name[: -len(".whl")]
     done = where / ".complete"
     if not done.exists() and not requires_dist(whl):  # nothing to resolve: spare pip a round trip
         where.mkdir(parents=True, exist_ok=True)
@@ -130,10 +146,10 @@ def dependency_wheels(cli_py: Path, python: Path, whl: Path) -> Tuple[List[Path]
     if not done.exists():
         shutil.rmtree(where, ignore_errors=True)
         where.mkdir(parents=True)
-        r = fr.run(
+        r = run(
             [str(cli_py), "-m", "pip", "--python", str(python), "download", "-q", "--only-binary", ":all:",
              "-d", str(where), str(whl)],
-            env=fr.clean_env(),
+            env=clean_env(),
             timeout=1800,
         )
         (where / whl.name).unlink(missing_ok=True)  # pip copies the wheel itself there too
@@ -178,7 +194,7 @@ def cannot_load(loader: str) -> bool:
 
 
 def meet(
-    cli_py: Path, whl: Path, python: Path, hide: bool, members: Sequence[fr.ElfMember]
+    cli_py: Path, whl: Path, python: Path, hide: bool, members: Sequence[ElfMember]
 ) -> Tuple[str, str, Dict[str, str], Dict[str, str], List[Path], str]:
     """(truth, reason, imports, modules, dependency wheels, interpreter) of the package
     installed with its dependencies into a fresh venv of ``python`` and imported: its
@@ -193,16 +209,16 @@ def meet(
     with zipfile.ZipFile(whl) as zf:
         names = zf.namelist()
     modules = [m for m in members if m.kind == "module" and in_import_tree(m.path, names)]
-    with tempfile.TemporaryDirectory(dir=fr.CACHE) as tmp:
+    with tempfile.TemporaryDirectory(dir=common.CACHE) as tmp:
         venv = Path(tmp) / "venv"
-        r = fr.run([str(python), "-m", "venv", "--without-pip", str(venv)], env=fr.clean_env())
+        r = run([str(python), "-m", "venv", "--without-pip", str(venv)], env=clean_env())
         if not r.ok:
-            raise fr.FieldError(f"cannot create a venv of {python}: {_last_line(r.output)}")
+            raise FieldError(f"cannot create a venv of {python}: {_last_line(r.output)}")
         vpy = venv / "bin" / "python"
-        r = fr.run(
+        r = run(
             [str(cli_py), "-m", "pip", "--python", str(vpy), "install", "-q", "--no-index", "--find-links",
-             str(fr.CACHE / "deps" / whl.name[: -len(".whl")]), str(whl)],
-            env=fr.clean_env(),
+             str(common.CACHE / "deps" / whl.name[: -len(".whl")]), str(whl)],
+            env=clean_env(),
             timeout=1800,
         )
         if not r.ok:
@@ -215,10 +231,10 @@ def meet(
             "out": str(Path(tmp) / "result.json"),
         }
         (Path(tmp) / "job.json").write_text(json.dumps(job))
-        cmd = [str(vpy), "-s", str(fr.PROBE), str(Path(tmp) / "job.json")]
+        cmd = [str(vpy), "-s", str(PROBE), str(Path(tmp) / "job.json")]
         if hide:
-            cmd = ["bash", str(fr.WITHOUT_LIBPYTHON), *cmd]
-        r = fr.run(cmd, env=fr.clean_env(PYTHONDONTWRITEBYTECODE="1"), cwd=Path(tmp), timeout=600)
+            cmd = ["bash", str(WITHOUT_LIBPYTHON), *cmd]
+        r = run(cmd, env=clean_env(PYTHONDONTWRITEBYTECODE="1"), cwd=Path(tmp), timeout=600)
         try:
             got: Dict[str, Any] = json.loads((Path(tmp) / "result.json").read_text())
         except (OSError, ValueError):
@@ -242,7 +258,7 @@ def meet(
 
 def check(cli_py: Path, wheels: Sequence[Path], python: Optional[Path]) -> CheckRun:
     """``nolibpython check --json [--python PY] WHEEL...``: its exit status, and its findings."""
-    r = fr.run(fr.check_command(cli_py, wheels, python), timeout=900)
+    r = run(check_command(cli_py, wheels, python), timeout=900)
     errors: List[str] = []
     warnings: List[str] = []
     tail = ""
@@ -262,12 +278,12 @@ def check(cli_py: Path, wheels: Sequence[Path], python: Optional[Path]) -> Check
     return CheckRun([w.name for w in wheels], r.code, round(r.seconds, 3), errors, warnings, tail)
 
 
-def run_wheel(w: fr.Wheel, cli_py: Path) -> WheelResult:
+def run_wheel(w: Wheel, cli_py: Path) -> WheelResult:
     """Fetch, check (alone and with its binary dependencies) and meet one listed wheel."""
-    whl = fr.fetch_wheel(w, cli_py)
-    members = fr.inventory(whl)
+    whl = fetch_wheel(w, cli_py)
+    members = inventory(whl)
     kinds = [sum(1 for m in members if m.kind == k) for k in ("module", "library", "executable")]
-    judge_with = fr.truth_interpreter(*w.tags)
+    judge_with = truth_interpreter(*w.tags)
     python = judge_with[0] if judge_with else None
     checks = [check(cli_py, [whl], python)]
     res = WheelResult(w.file, list(w.exercises), round(whl.stat().st_size / 1e6, 1), len(members), kinds, "", [],
@@ -364,3 +380,75 @@ def wheel_section(wheels: Sequence[WheelResult]) -> List[str]:
                   for w, c in none]
         lines.append("")
     return lines
+
+
+# ---------------------------------------------------------------------------- ground truth
+
+
+def truth_interpreter(pytag: str, abi: str, plat: str) -> Optional[Tuple[Path, bool]]:
+    """(interpreter, hide libpython) that judges a wheel, or None when none here can."""
+    if "x86_64" not in plat or "musllinux" in plat:
+        return None
+    if abi == "abi3" or pytag in ("cp311", "py3") or not pytag.startswith("cp"):
+        return DEBIAN_PYTHON, True
+    digits = pytag[2:]
+    py = pyenv_python(digits[0] + "." + digits[1:])
+    return (py, False) if py else None
+
+
+def probe(
+    py: Path, hide: bool, root: Path, members: Sequence[ElfMember], smoke: str = "", tops: Iterable[str] = ()
+) -> Dict[str, Any]:
+    """Run field/probe.py in ``py`` (with libpython hidden if ``hide``); executables get ``ldd -r``."""
+    job = {
+        "root": str(root),
+        "modules": [{"path": m.path, "name": m.module} for m in members if m.kind == "module"],
+        "libraries": [m.path for m in members if m.kind == "library"],
+        "smoke": smoke,
+        "tops": sorted(set(tops)),
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(job, f)
+    try:
+        cmd = [str(py), "-s", str(PROBE), f.name]
+        if hide:
+            cmd = ["bash", str(WITHOUT_LIBPYTHON), *cmd]
+        r = run(cmd, env=clean_env(PYTHONDONTWRITEBYTECODE="1"), cwd=root, timeout=600)
+    finally:
+        os.unlink(f.name)
+    try:
+        result: Dict[str, Any] = json.loads(r.output.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        return {
+            "files": {},
+            "smoke": {"ran": bool(smoke), "ok": False, "error": "probe crashed: " + r.output.strip()[-400:]},
+            "crashed": True,
+        }
+    for m in members:
+        if m.kind == "executable":
+            result["files"][m.path] = ldd_probe(root / m.path, hide)
+    return result
+
+
+def ldd_probe(path: Path, hide: bool) -> Dict[str, Any]:
+    """What the dynamic loader says of a program: missing libraries and undefined symbols."""
+    cmd = ["ldd", "-r", str(path)]
+    if hide:
+        cmd = ["bash", str(WITHOUT_LIBPYTHON), *cmd]
+    r = run(cmd, timeout=120)
+    bad = [ln.strip() for ln in r.output.splitlines() if "not found" in ln or "undefined symbol" in ln]
+    return {"how": "ldd -r", "ok": not bad, "error": "; ".join(bad[:3])[:400]}
+
+
+#: Loader failures the check exists to predict.
+LOADER_FAILURE = re.compile(r"cannot open shared object file|undefined symbol|libpython|version `[^']+' not found")
+
+
+def failure_cause(error: str) -> str:
+    if "libpython" in error:
+        return "libpython"
+    if "undefined symbol" in error:
+        return "undefined symbol"
+    if "cannot open shared object file" in error or "not found" in error:
+        return "missing library"
+    return "other"

@@ -232,7 +232,7 @@ def rewrite_wheel(src: Path, member: str, data: bytes, dst: Path) -> None:
 def candidates(wheels: Sequence[Any], cache: Path) -> Iterator[Tuple[Any, Path, str, bytes]]:
     """(wheel entry, wheel path, member, bytes) of every x86_64 glibc extension module
     judged by Debian's python3.11 or, for abi3, by Python 3.9."""
-    from field.run import inventory
+    from field.common import inventory
 
     for w in wheels:
         pytag, abi, plat = w.tags
@@ -250,7 +250,8 @@ def candidates(wheels: Sequence[Any], cache: Path) -> Iterator[Tuple[Any, Path, 
 
 
 def _judge_one(py_cli: Path, w: Any, path: Path, member: str, data: bytes, kind: str, change: str) -> Mutant:
-    from field.run import DEBIAN_PYTHON, failure_cause, inventory, nolibpython_check, probe, pyenv_python
+    from field.common import DEBIAN_PYTHON, inventory, nolibpython_check, pyenv_python
+    from field.judge import failure_cause, probe
 
     _pytag, _abi, _plat = w.tags
     if kind == "stable-abi":
@@ -288,9 +289,9 @@ def run_mutants(
 ) -> List[Mutant]:
     """Make and judge the mutants: every libpython spelling once, ``per_kind`` of the others,
     each from a different wheel where the list allows."""
-    from field.run import CACHE
+    from field import common
 
-    cands = list(candidates(wheels, cache or CACHE))
+    cands = list(candidates(wheels, cache or common.CACHE))
     out: List[Mutant] = []
     used: Dict[str, set[str]] = {}
 

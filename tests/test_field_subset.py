@@ -23,8 +23,7 @@ from support import DEBIAN_PYTHON, REPO, require
 
 sys.path.insert(0, str(REPO))
 
-from field import judge
-from field import run as field
+from field import build, common, fetch, judge
 from field.mutants import run_mutants
 
 SDISTS = ("markupsafe", "setproctitle")
@@ -48,26 +47,26 @@ SUBSET_BUILD_REQUIREMENTS = ("setuptools==80.9.0", "wheel==0.45.1")
 @pytest.fixture(scope="module", autouse=True)
 def own_cache() -> Iterator[None]:
     """The subset keeps its downloads and venvs apart from a full run's (.cache/field)."""
-    saved = field.CACHE
-    field.CACHE = REPO / ".cache" / "field-subset"
+    saved = common.CACHE
+    common.CACHE = REPO / ".cache" / "field-subset"
     yield
-    field.CACHE = saved
+    common.CACHE = saved
 
 
 @pytest.fixture(scope="module")
-def listed() -> Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]]:
-    sdists, wheels = field.load_projects()
+def listed() -> Tuple[Dict[str, common.Sdist], Dict[str, common.Wheel]]:
+    sdists, wheels = common.load_projects()
     return {s.name: s for s in sdists}, {w.file: w for w in wheels}
 
 
 @pytest.fixture(scope="module")
 def build_py() -> Path:
-    require(field.pyenv_python(field.BUILD_PYTHON_VERSION) is not None, "pyenv CPython 3.11.7 is needed")
+    require(common.pyenv_python(common.BUILD_PYTHON_VERSION) is not None, "pyenv CPython 3.11.7 is needed")
     require(DEBIAN_PYTHON.exists(), "Debian's python3.11 is needed")
-    return field.build_venv(field.plugin_wheel(), SUBSET_BUILD_REQUIREMENTS, name="venv-build-subset")
+    return fetch.build_venv(fetch.plugin_wheel(), SUBSET_BUILD_REQUIREMENTS, name="venv-build-subset")
 
 
-def test_subset_is_listed_and_within_bounds(listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]]) -> None:
+def test_subset_is_listed_and_within_bounds(listed: Tuple[Dict[str, common.Sdist], Dict[str, common.Wheel]]) -> None:
     sdists, wheels = listed
     assert len(SDISTS) <= 3 and len(WHEELS) + 1 <= 10
     assert set(SDISTS) <= set(sdists) and {*WHEELS, FROM_DEPENDENCY} <= set(wheels)
@@ -77,10 +76,10 @@ def test_subset_is_listed_and_within_bounds(listed: Tuple[Dict[str, field.Sdist]
 
 @pytest.mark.parametrize("name", SDISTS)
 def test_sdist_builds_with_plugin_and_hostile_flags_and_imports_without_libpython(
-    name: str, listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path
+    name: str, listed: Tuple[Dict[str, common.Sdist], Dict[str, common.Wheel]], build_py: Path
 ) -> None:
     s = listed[0][name]
-    res = field.run_sdist(s, build_py, 0, field.debian_venv())
+    res = build.run_sdist(s, build_py, 0, fetch.debian_venv())
     assert res.ok("a") and res.ok("b") and res.ok("c"), [b.tail for b in res.builds if not b.ok]
     c = next(b for b in res.builds if b.mode == "c")
     # the plugin says what it removed from the hostile flags, and its verdict
@@ -96,21 +95,21 @@ def test_sdist_builds_with_plugin_and_hostile_flags_and_imports_without_libpytho
 
 
 def test_negative_control_hostile_baseline_links_libpython_and_fails(
-    listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path, tmp_path: Path
+    listed: Tuple[Dict[str, common.Sdist], Dict[str, common.Wheel]], build_py: Path, tmp_path: Path
 ) -> None:
     """Without the plugin, the hostile LDFLAGS give a module that needs libpython: the check
     exits 1 and the installed package really fails to import with libpython hidden."""
     s = listed[0]["markupsafe"]
-    sdist = field.fetch_sdist(s, build_py)
-    hostile = field.Sdist(s.name, s.version, s.exercises, s.smoke, {"LDFLAGS": "-Wl,--no-as-needed -lpython3.11"})
-    b = field.build_sdist(hostile, sdist, build_py, "a", tmp_path / "out")
+    sdist = fetch.fetch_sdist(s, build_py)
+    hostile = common.Sdist(s.name, s.version, s.exercises, s.smoke, {"LDFLAGS": "-Wl,--no-as-needed -lpython3.11"})
+    b = build.build_sdist(hostile, sdist, build_py, "a", tmp_path / "out")
     assert b.ok and b.wheel
     whl = Path(b.wheel)
-    members = field.inventory(whl)
-    truth, reason, imports, modules, _deps, _ = judge.meet(build_py, whl, field.DEBIAN_PYTHON, True, members)
+    members = common.inventory(whl)
+    truth, reason, imports, modules, _deps, _ = judge.meet(build_py, whl, common.DEBIAN_PYTHON, True, members)
     assert truth == judge.BROKEN and "libpython3.11.so.1.0" in reason, reason
     assert list(imports) == ["markupsafe"] and "libpython3.11.so.1.0" in next(iter(modules.values()))
-    checked = judge.check(build_py, [whl], field.DEBIAN_PYTHON)
+    checked = judge.check(build_py, [whl], common.DEBIAN_PYTHON)
     assert checked.status == 1 and any("needs-libpython" in e for e in checked.errors), checked
     result = judge.WheelResult(whl.name, [], 0.0, len(members), [1, 0, 0], "Debian", [], truth, reason, imports,
                                modules, [checked])
@@ -121,7 +120,7 @@ def test_negative_control_hostile_baseline_links_libpython_and_fails(
 
 
 def test_wheels_have_no_wrong_verdicts(
-    listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path
+    listed: Tuple[Dict[str, common.Sdist], Dict[str, common.Wheel]], build_py: Path
 ) -> None:
     results = [judge.run_wheel(listed[1][f], build_py) for f in WHEELS]
     wrong = [(r.file, c.wheels, what) for r in results for c, what in r.wrong()]
@@ -140,18 +139,18 @@ def test_wheels_have_no_wrong_verdicts(
 
 
 def test_library_from_a_dependency_is_judged_by_the_installed_package(
-    listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path, tmp_path: Path
+    listed: Tuple[Dict[str, common.Sdist], Dict[str, common.Wheel]], build_py: Path, tmp_path: Path
 ) -> None:
     """pymongoarrow's module needs libarrow*.so.2500 from pyarrow's wheel with no RPATH
     reaching them: opened on its own it does not load, installed with pyarrow it imports."""
     w = listed[1][FROM_DEPENDENCY]
-    whl = field.fetch_wheel(w, build_py)
-    members = field.inventory(whl)
+    whl = fetch.fetch_wheel(w, build_py)
+    members = common.inventory(whl)
     import zipfile
 
     with zipfile.ZipFile(whl) as zf:
         zf.extractall(tmp_path)
-    alone = field.probe(field.DEBIAN_PYTHON, True, tmp_path, [m for m in members if m.kind == "module"])
+    alone = judge.probe(common.DEBIAN_PYTHON, True, tmp_path, [m for m in members if m.kind == "module"])
     module = next(m.path for m in members if m.kind == "module")
     assert not alone["files"][module]["ok"] and "libarrow" in alone["files"][module]["error"], alone
     r = judge.run_wheel(w, build_py)
@@ -161,7 +160,7 @@ def test_library_from_a_dependency_is_judged_by_the_installed_package(
     assert together.wheels[0] == w.file and any(x.startswith("pyarrow-25.") for x in together.wheels)
     # The gate must pass a working package. Before the product's multi-wheel check
     # (issue 19: --strict, libraries found in the wheels checked together) it exits 1.
-    help_text = field.run([str(build_py), "-m", "setuptools_nolibpython", "check", "--help"]).output
+    help_text = common.run([str(build_py), "-m", "setuptools_nolibpython", "check", "--help"]).output
     if "--strict" in help_text:
         assert r.wrong() == [], [(c.wheels, c.errors) for c, _ in r.wrong()]
     else:
@@ -169,11 +168,11 @@ def test_library_from_a_dependency_is_judged_by_the_installed_package(
 
 
 def test_mutants_are_all_detected_and_all_fail_to_import(
-    listed: Tuple[Dict[str, field.Sdist], Dict[str, field.Wheel]], build_py: Path
+    listed: Tuple[Dict[str, common.Sdist], Dict[str, common.Wheel]], build_py: Path
 ) -> None:
     wheels = [listed[1][f] for f in WHEELS]
     for w in wheels:
-        field.fetch_wheel(w, build_py)
+        fetch.fetch_wheel(w, build_py)
     mutants = run_mutants(
         build_py, wheels, per_kind=1, spellings=("libpython3.11.so.1.0", "libpython3.so", "libpython2.7.so.1.0")
     )

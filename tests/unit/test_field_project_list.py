@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from field import run as field
+from field import common as field
 
 
 @pytest.mark.parametrize(
