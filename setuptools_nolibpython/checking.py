@@ -61,6 +61,11 @@ class CheckSettings:
     python: Optional[str] = None
     jobs: int = 0
 
+    def __post_init__(self) -> None:
+        # One glob given as a string, or a list of globs: the tuple of globs meant.
+        allow = (self.allow,) if isinstance(self.allow, str) else tuple(self.allow)
+        object.__setattr__(self, "allow", allow)
+
 
 def _cpus() -> int:
     try:

@@ -77,6 +77,9 @@ def test_libpython_is_a_violation_and_allow_waives_only_it(wheels: Dict[str, Pat
     assert not result.ok and api.Code.NEEDS_LIBPYTHON in [p.code for p in f.problems]
     allowed = api.check([str(wheels["libpython"])], api.CheckSettings(allow=("probe/*",)))
     assert allowed.ok and allowed.unused_allow == ()
+    # One glob as a string is that glob (not its characters), a list is a tuple of globs.
+    assert api.CheckSettings(allow="probe/*").allow == ("probe/*",)  # type: ignore[arg-type]
+    assert api.check([str(wheels["libpython"])], api.CheckSettings(allow=["probe/*"])).ok  # type: ignore[arg-type]
 
 
 def test_bad_input_is_a_one_line_usage_error(tmp_path: Path, wheels: Dict[str, Path]) -> None:
