@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, TypeVar
 
 from .elf import ELF_MAGIC
@@ -132,16 +132,13 @@ def path_kind(path: str) -> str:
 @dataclass(frozen=True)
 class TargetResult:
     """One target (a PATH argument, or a wheel found under a directory), checked: its
-    report, what the whole-wheel checks could not verify (``notes``), whether its symbols
-    were checked, findings about the target itself that do not fail it (``warnings``: a
-    wheel whose name and WHEEL tags disagree), and where each DT_NEEDED was found."""
+    ``kind`` ("wheel", "directory", "elf"), its ScanReport (findings, notes, symbol check,
+    where each library was found), and findings about the target itself that do not
+    fail it (``warnings``: a wheel whose name and WHEEL tags disagree)."""
 
     kind: str
     report: ScanReport
-    notes: Tuple[str, ...]
-    symbols: Dict[str, Optional[str]]
     warnings: Tuple[str, ...] = ()
-    libraries: Dict[str, List[Dict[str, Optional[str]]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -223,14 +220,7 @@ def _expand(paths: Sequence[Tuple[str, str]]) -> Tuple[List[_Spec], List[str]]:
 
 
 def _finish(target: _Target) -> TargetResult:
-    from .symbols import symbol_status
-
-    report = finish_scan(target.collected)
-    libraries: Dict[str, List[Dict[str, Optional[str]]]] = {}
-    for check in target.options.checks:
-        libraries.update(getattr(check, "libraries", {}))
-    return TargetResult(target.kind, report, tuple(target.options.notes()), symbol_status(target.options.checks),
-                        tuple(target.warnings), libraries)
+    return TargetResult(target.kind, finish_scan(target.collected), tuple(target.warnings))
 
 
 def _unused_allow(patterns: Sequence[str], results: Sequence[TargetResult]) -> List[str]:
@@ -310,11 +300,9 @@ class CheckResult:
         # The package's __version__: the package is loaded before any of its modules, and
         # reading it here keeps this layer from importing the shells' __init__.
         version: str = sys.modules[__package__ or "setuptools_nolibpython"].__version__
-        return check_document(
-            version, [(t.kind, t.report) for t in self.targets], self.status, [t.notes for t in self.targets],
-            symbols=[t.symbols for t in self.targets], warnings=[t.warnings for t in self.targets],
-            libraries=[t.libraries for t in self.targets], unused_allow=self.unused_allow, skipped=self.skipped,
-        )
+        return check_document(version, [(t.kind, t.report) for t in self.targets], self.status,
+                              warnings=[t.warnings for t in self.targets], unused_allow=self.unused_allow,
+                              skipped=self.skipped)
 
 
 def check(paths: Sequence[str], settings: CheckSettings = CheckSettings()) -> CheckResult:

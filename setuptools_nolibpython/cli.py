@@ -142,7 +142,7 @@ def _run_check(args: argparse.Namespace) -> int:
         for f in report.files:
             for line in problem_lines(f, where):
                 print(line)
-        for note in c.notes:
+        for note in report.notes:
             print(printable(f"{report.target}: note: {note}"), file=sys.stderr)
         print(summary(report, c.kind))
     return result.status

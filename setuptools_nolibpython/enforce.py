@@ -92,12 +92,10 @@ class Pending:
     """A verdict decided from the plan, its fixes not yet written (see settle)."""
 
     def __init__(
-        self, report: ScanReport, config: Config, options: Optional[ScanOptions],
-        write: Callable[[], Iterable[Tuple[str, EditPlan]]],
+        self, report: ScanReport, config: Config, write: Callable[[], Iterable[Tuple[str, EditPlan]]],
     ) -> None:
         self.report = report
         self.config = config
-        self.options = options
         self._write = write
 
     @property
@@ -111,14 +109,14 @@ class Pending:
             for rel, plan in self._write():
                 for line in _fix_lines(rel, plan.removed_needed, plan.removed_rpath):
                     log.info("%s", line)
-        return verdict(self.report, self.config, self.options)
+        return verdict(self.report, self.config)
 
 
 def settle(pending: Sequence[Pending]) -> List[ScanReport]:
     """Every verdict first (the first that fails raises, with nothing written), then the fixes."""
     for p in pending:
         if not p.kept:
-            verdict(p.report, p.config, p.options)  # raises ViolationError
+            verdict(p.report, p.config)  # raises ViolationError
     return [p.write() for p in pending]
 
 
@@ -167,7 +165,7 @@ def judge_files(
     """
     elf_files = [(rel, path) for rel, path in files if is_elf_file(path)]  # the one look at each file
     if not elf_files:
-        return Pending(ScanReport(where, ()), config, None, lambda: ())
+        return Pending(ScanReport(where, ()), config, lambda: ())
     from .scan import scan_elf_files
 
     planner = _Planner(config)
@@ -182,7 +180,7 @@ def judge_files(
             patch_file(path, plan)
         return [(rel, plan) for rel, _path, plan in done]
 
-    return Pending(report, config, options, write)
+    return Pending(report, config, write)
 
 
 def enforce(
@@ -207,7 +205,7 @@ def judge_wheel(wheel: str, config: Config, hint: str = "") -> Pending:
     try:
         zf = zipfile.ZipFile(wheel)
     except ZIP_ERRORS as exc:
-        return Pending(ScanReport(wheel, (), (f"not a readable wheel (zip): {exc}",)), config, None, lambda: ())
+        return Pending(ScanReport(wheel, (), (f"not a readable wheel (zip): {exc}",)), config, lambda: ())
     with zf:
         tags, mismatch = wheel_target(wheel, zf)  # WHEEL's Tag lines, as `nolibpython check` reads them
         if mismatch:
@@ -228,7 +226,7 @@ def judge_wheel(wheel: str, config: Config, hint: str = "") -> Pending:
             raise ViolationError(f"{PREFIX}{exc}") from None
         return list(planner.plans.items())
 
-    return Pending(report, config, options, write)
+    return Pending(report, config, write)
 
 
 def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
@@ -238,17 +236,17 @@ def enforce_wheel(wheel: str, config: Config, hint: str = "") -> ScanReport:
     return settle([judge_wheel(wheel, config, hint)])[0]
 
 
-def verdict(report: ScanReport, config: Config, options: Optional[ScanOptions] = None) -> ScanReport:
+def verdict(report: ScanReport, config: Config) -> ScanReport:
     """Log the report; raise ViolationError when it failed and on-violation is not "warn".
 
     Says what the CLI says: every finding, what the whole-wheel checks could not verify
-    (``options.notes()``: "symbols not checked", "built for another machine"), and each
+    (``report.notes``: "symbols not checked", "built for another machine"), and each
     ``allow`` pattern that matched no file.
     """
     from .globs import matches_any
 
     lines = [line for r in report.files for line in problem_lines(r)]
-    notes = [f"{report.target}: note: {n}" for n in (options.notes() if options else ())]
+    notes = [f"{report.target}: note: {n}" for n in report.notes]
     paths = [f.path for f in report.files]
     notes += [f"allow pattern {p!r} matches no ELF file in {report.target}"
               for p in dict.fromkeys(config.allow) if not any(matches_any(path, (p,)) for path in paths)]

@@ -83,8 +83,6 @@ def run_check_env(args: argparse.Namespace, settings: CheckSettings) -> int:
     """``check --env``: the exit statuses of ``check`` (0 clean, 1 a violation or an unreadable
     file, 3 an internal error). The packages of one environment load together, so a library
     one ships satisfies another's DT_NEEDED (SymbolCheck.environment)."""
-    from .symbols import symbol_status
-
     if args.paths:
         raise UsageError("--env checks an interpreter's environment; give no PATH with it")
     if args.python is not None:
@@ -95,14 +93,13 @@ def run_check_env(args: argparse.Namespace, settings: CheckSettings) -> int:
     groups = _grouped(env, report)
     report = replace(report, files=tuple(r for _d, rs in groups for r in rs))
     status = exit_status([report])
-    notes = list(options.notes())
     warnings = [f"{d.dist_info}: {d.record_problem}" for d in env.distributions if d.record_problem]
     n = len(env.distributions)
     label = f"the environment of {env.interpreter} ({n} distribution{'' if n == 1 else 's'} in " \
             f"{', '.join(env.site_dirs) or 'no site directory'})"
     if args.json:
         doc = check_document(__version__, [("environment", replace(report, target=env.interpreter))], status,
-                             [notes], symbols=[symbol_status(options.checks)], warnings=[warnings])
+                             warnings=[warnings])
         dists = {r.path: d for d, rs in groups for r in rs}
         target = doc["targets"][0]
         target["site_dirs"] = list(env.site_dirs)
@@ -125,7 +122,7 @@ def run_check_env(args: argparse.Namespace, settings: CheckSettings) -> int:
                                      "repair --env leaves them alone)", tuple(results))))
         else:
             print(summary(ScanReport(f"{dist.label} ({dist.dist_info})", tuple(results))))
-    for note in notes:
+    for note in report.notes:
         print(printable(f"{env.interpreter}: note: {note}"), file=sys.stderr)
     print(summary(replace(report, target=label)))
     return status

@@ -127,22 +127,17 @@ def check_document(
     version: str,
     targets: Sequence[Tuple[str, ScanReport]],
     exit_status: int,
-    notes: Sequence[Sequence[str]] = (),
-    symbols: Sequence[Mapping[str, Optional[str]]] = (),
     warnings: Sequence[Sequence[str]] = (),
-    libraries: Sequence[Mapping[str, Sequence[Mapping[str, Optional[str]]]]] = (),
     unused_allow: Sequence[str] = (),
     skipped: Sequence[str] = (),
 ) -> Dict[str, Any]:
     """One JSON document for a ``check`` run over (kind, report) pairs; see docs/check-json-schema.json.
 
-    ``version`` is the tool's (the CLI passes the package's ``__version__``).
-
-    ``notes[i]`` holds what the whole-wheel checks of target ``i`` could not verify,
-    ``symbols[i]`` whether its symbols were checked, ``warnings[i]`` findings about the
-    target itself that do not fail it (a wheel whose name and WHEEL tags disagree),
-    ``libraries[i]`` where each file's DT_NEEDED entries were found. ``unused_allow``:
-    allow patterns that matched no file; ``skipped``: virtual environments not walked.
+    ``version`` is the tool's (the CLI passes the package's ``__version__``). Each report
+    carries its notes, its symbol check and where its libraries were found;
+    ``warnings[i]`` are findings about target ``i`` itself that do not fail it (a wheel
+    whose name and WHEEL tags disagree). ``unused_allow``: allow patterns that matched no
+    file; ``skipped``: virtual environments not walked.
     """
     totals = {v: 0 for v in VERDICTS}
     out_targets = []
@@ -156,12 +151,11 @@ def check_document(
                 "ok": not report.failed,
                 "errors": list(report.errors),
                 "internal_errors": list(report.internal_errors),
-                "notes": list(notes[i]) if i < len(notes) else [],
+                "notes": list(report.notes),
                 "warnings": list(warnings[i]) if i < len(warnings) else [],
-                "symbol_check": dict(symbols[i]) if i < len(symbols) else {"status": "off", "reason": None},
+                "symbol_check": {"status": report.symbol_check, "reason": report.symbol_reason},
                 "summary": summary(report, kind),
-                "files": [file_document(f, libraries[i].get(f.path) if i < len(libraries) else None)
-                          for f in report.files],
+                "files": [file_document(f, report.libraries.get(f.path)) for f in report.files],
             }
         )
     return {

@@ -16,7 +16,8 @@ if TYPE_CHECKING:  # plain data: a report of no ELF file needs no ELF reader
     from .sources import ByteSource
 
 __all__ = [
-    "ERROR", "LIBPYTHON_CODES", "NOTE", "WARNING", "FileResult", "Problem", "ScanOptions", "ScanReport", "WheelCheck",
+    "ERROR", "LIBPYTHON_CODES", "NOTE", "WARNING", "FileResult", "Located", "Problem", "ScanOptions", "ScanReport",
+    "WheelCheck",
 ]
 
 # The severities, by their old names (findings.Severity is the one definition).
@@ -28,9 +29,25 @@ NOTE = Severity.NOTE
 LIBPYTHON_CODES = frozenset({Code.NEEDS_LIBPYTHON, Code.EXECUTABLE_NEEDS_LIBPYTHON})
 
 
+#: Where one DT_NEEDED entry of a file was found, for ``--json`` (symbols.SymbolCheck).
+Located = Mapping[str, Optional[str]]
+
+
 class WheelCheck(Protocol):
     """A check that needs more than one file at a time (symbol resolution needs every
-    bundled library): ``collect`` sees each file while it is open, ``finish`` sees them all."""
+    bundled library): ``collect`` sees each file while it is open, ``finish`` sees them all.
+    After ``finish``: ``notes`` (what it could not verify), ``unchecked`` (why it judged
+    nothing, or None) and ``libraries`` (where each file's DT_NEEDED entries were found)
+    become part of the ScanReport (scan.finish_scan)."""
+
+    @property
+    def notes(self) -> Sequence[str]: ...
+
+    @property
+    def unchecked(self) -> Optional[str]: ...
+
+    @property
+    def libraries(self) -> Mapping[str, Sequence[Located]]: ...
 
     def collect(self, path: str, src: ByteSource, info: ElfInfo) -> None: ...
 
@@ -49,9 +66,6 @@ class ScanOptions:
     context: str = "check"
     backend_hint: str = ""
 
-    def notes(self) -> Tuple[str, ...]:
-        """What the whole-wheel checks could not verify: said by the CLI and the build log alike."""
-        return tuple(str(n) for c in self.checks for n in getattr(c, "notes", ()))
     #: The bytes to judge instead of a file's own (name, source -> source): a build judges
     #: each file as its planned fixes leave it, before anything is written (enforce).
     view: Optional[Callable[[str, "ByteSource"], "ByteSource"]] = None
@@ -86,11 +100,21 @@ class FileResult:
 
 @dataclass(frozen=True)
 class ScanReport:
+    """One target, judged: the one outcome the CLI's text, ``--json`` and the build log render."""
+
     target: str
     files: Tuple[FileResult, ...]
     errors: Tuple[str, ...] = field(default=())  # problems of the container itself
     #: Bugs met while judging (errors.InternalError lines): no verdict on those files.
     internal_errors: Tuple[str, ...] = field(default=())
+    #: What the whole-wheel checks could not verify ("symbols not checked", "built for
+    #: another machine"): said by the CLI and the build log alike.
+    notes: Tuple[str, ...] = field(default=())
+    #: The symbol check: "off" (none ran), "checked", or "not-checked" with its reason.
+    symbol_check: str = "off"
+    symbol_reason: Optional[str] = None
+    #: Where each file's DT_NEEDED entries were found (path -> one entry per name).
+    libraries: Mapping[str, Tuple[Located, ...]] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:

@@ -93,7 +93,15 @@ def finish_scan(collected: Collected) -> ScanReport:
             FileResult(r.path, r.info, r.problems + tuple(extra.get(r.path, ())), r.allowed) if r.info else r
             for r in results
         ]
-    return ScanReport(collected.target, tuple(results), tuple(collected.errors), tuple(internal))
+    checks = options.checks
+    unchecked = next((c.unchecked for c in checks if c.unchecked), None)
+    return ScanReport(
+        collected.target, tuple(results), tuple(collected.errors), tuple(internal),
+        notes=tuple(str(n) for c in checks for n in c.notes),
+        symbol_check=("not-checked" if unchecked else "checked") if checks else "off",
+        symbol_reason=unchecked,
+        libraries={path: tuple(found) for c in checks for path, found in c.libraries.items()},
+    )
 
 
 def scan_file(path: str, options: ScanOptions, relpath: Optional[str] = None) -> FileResult:

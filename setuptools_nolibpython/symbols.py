@@ -65,7 +65,6 @@ __all__ = [
     "offer_libraries",
     "provided_libraries",
     "symbol_checks",
-    "symbol_status",
 ]
 
 # The codes this module decides, by their old names (findings.Code is the one definition).
@@ -516,12 +515,3 @@ def offer_libraries(checks: Iterable[object], provided: Iterable[Provided]) -> N
         if isinstance(check, SymbolCheck):
             for p in provided:
                 check.loaded_first.setdefault(p.name, (p.target, p.library))
-
-
-def symbol_status(checks: Iterable[object]) -> Dict[str, Optional[str]]:
-    """``{"status": "checked" | "off" | "not-checked", "reason": ...}`` for --json."""
-    found = [c for c in checks if isinstance(c, SymbolCheck)]
-    if not found:
-        return {"status": "off", "reason": None}
-    reason = next((c.unchecked for c in found if c.unchecked), None)
-    return {"status": "not-checked" if reason else "checked", "reason": reason}
