@@ -141,14 +141,10 @@ class Harness:
             if left:
                 raise AssertionError(f"repair failed but left {left} in the output directory") from None
 
-    def _symbol_checks(self) -> tuple:
-        """The CLI's default whole-wheel check (undefined symbols), when that module exists."""
-        symbols = self.m.get("symbols")
-        return (symbols.SymbolCheck(severity="error"),) if symbols is not None else ()
-
     def _scan(self, path: Path) -> None:
-        scan, report = self.m["scan"], self.m["report"]
-        rep = scan.scan_wheel(str(path), self.m["results"].ScanOptions(checks=self._symbol_checks()))
+        """The CLI's default scan, the symbol check included."""
+        scan, report, results = self.m["scan"], self.m["report"], self.m["results"]
+        rep = scan.scan_wheel(str(path), results.ScanOptions(symbols=results.SymbolSettings()))
         _printable(report.summary(rep))
         for f in rep.files:
             for line in report.problem_lines(f, str(path)):  # the build log's and the CLI's line

@@ -21,7 +21,7 @@ from .errors import UsageError
 from .globs import matches_any
 from .policy import current_interpreter_libdirs
 from .pybuild import WheelTarget
-from .results import ScanOptions, ScanReport
+from .results import ScanOptions, ScanReport, SymbolSettings
 from .scan import Collected, collect_paths, collect_wheel, finish_scan, survey_dir
 from .wheeltags import wheel_target
 
@@ -153,14 +153,13 @@ class _Target:
 def scan_options(settings: CheckSettings, tags: Optional[WheelTarget] = None, environment: bool = False) -> ScanOptions:
     """The scan's options for one target: ``settings``, the wheel's target (``tags``), and
     whether the target is an installed environment (its packages load together)."""
-    from .symbols import symbol_checks  # no ImportError guard: a broken check must not pass
-
     return ScanOptions(
         allow=settings.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
         check_rpath=settings.check_rpath,
-        checks=symbol_checks(settings.check_symbols, settings.python, tags or WheelTarget(),
-                             missing_libraries="error" if settings.strict else "warn", environment=environment),
+        symbols=SymbolSettings.unless_off(settings.check_symbols, settings.python, tags or WheelTarget(),
+                                          missing_libraries="error" if settings.strict else "warn",
+                                          environment=environment),
     )
 
 
@@ -245,8 +244,8 @@ def _check_spec(job: Tuple[_Spec, Tuple[Provided, ...]], settings: CheckSettings
 
     spec, offered = job
     target = _collect(spec.path, spec.kind, settings, spec.files)
-    offer_libraries(target.options.checks, offered)
-    provided = provided_libraries(target.path, target.options.checks)
+    offer_libraries(target.collected.checks, offered)
+    provided = provided_libraries(target.path, target.collected.checks)
     checked = _finish(target)
     needed = frozenset(n for f in checked.report.files if f.info is not None for n in f.info.needed)
     return _Outcome(checked, provided, needed)

@@ -21,7 +21,7 @@ from .config import Config
 from .errors import RepairError, ViolationError
 from .logs import PREFIX, get_logger
 from .report import problem_lines, summary
-from .results import ScanOptions, ScanReport
+from .results import ScanOptions, ScanReport, SymbolSettings
 from .sources import is_elf_file
 
 if TYPE_CHECKING:
@@ -75,13 +75,12 @@ def _options_for(
     """``context`` "build" (setuptools, the plugin on) or "backend" (the wrapper, whose
     backend's fix is ``hint``) decides the fix a libpython link gets."""
     from .policy import current_interpreter_libdirs
-    from .symbols import symbol_checks
 
     return ScanOptions(
         allow=config.allow,
         interpreter_libdirs=current_interpreter_libdirs(),
-        checks=symbol_checks(config.check_symbols, wheel_tags=wheel_tags,
-                             missing_libraries="error" if config.strict else "warn"),
+        symbols=SymbolSettings.unless_off(config.check_symbols, wheel_tags=wheel_tags,
+                                          missing_libraries="error" if config.strict else "warn"),
         view=planner,
         context=context,
         backend_hint=hint,

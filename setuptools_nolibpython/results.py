@@ -7,17 +7,18 @@ build step (enforce), none of which needs the others to read a result.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Mapping, Optional, Protocol, Sequence, Tuple, Union, cast
 
 from .findings import Code, Problem, Severity
 
 if TYPE_CHECKING:  # plain data: a report of no ELF file needs no ELF reader
     from .elf import ElfInfo
+    from .pybuild import WheelTarget
     from .sources import ByteSource
 
 __all__ = [
     "ERROR", "LIBPYTHON_CODES", "NOTE", "WARNING", "FileResult", "Located", "Problem", "ScanOptions", "ScanReport",
-    "WheelCheck",
+    "SymbolSettings", "WheelCheck",
 ]
 
 # The severities, by their old names (findings.Severity is the one definition).
@@ -55,11 +56,46 @@ class WheelCheck(Protocol):
 
 
 @dataclass(frozen=True)
+class SymbolSettings:
+    """The symbol check's settings; each scan makes its own check from them (symbols.symbol_checks).
+
+    ``severity`` "error" or "warn"; ``interpreter`` the Python whose global scope modules
+    are imported into (None: the running one); ``wheel_tags`` the wheel's target (a
+    pybuild.WheelTarget) or its tags; ``missing_libraries`` "error" in strict mode, else
+    "warn"; ``environment``: the files are an installed environment, loaded together."""
+
+    severity: str = "error"
+    interpreter: Optional[str] = None
+    wheel_tags: Union["WheelTarget", Tuple[str, ...]] = ()
+    missing_libraries: str = "warn"
+    environment: bool = False
+
+    @staticmethod
+    def unless_off(severity: str, interpreter: Optional[str] = None,
+                   wheel_tags: Union["WheelTarget", Sequence[str]] = (), missing_libraries: str = "warn",
+                   environment: bool = False) -> Optional["SymbolSettings"]:
+        """The settings from the config's or the CLI's values; None for ``severity`` "off"."""
+        if severity == "off":
+            return None
+        tags: Union[WheelTarget, Tuple[str, ...]]
+        if isinstance(wheel_tags, str):  # one tag, or a wheel's file name
+            tags = (wheel_tags,)
+        elif isinstance(wheel_tags, (list, tuple)):
+            tags = tuple(wheel_tags)
+        else:  # a pybuild.WheelTarget (not imported here: a report needs no tag parser)
+            tags = cast("WheelTarget", wheel_tags)
+        return SymbolSettings(severity, interpreter, tags, missing_libraries, environment)
+
+
+@dataclass(frozen=True)
 class ScanOptions:
+    """What a scan is told: settings only (the checks that collect state are the scan's own)."""
+
     allow: Tuple[str, ...] = ()
     interpreter_libdirs: Tuple[str, ...] = ()
     check_rpath: bool = True
-    checks: Tuple[WheelCheck, ...] = ()  # fresh per scan
+    #: The symbol check, or None for none (``check-symbols = "off"``).
+    symbols: Optional[SymbolSettings] = None
     #: Where the verdict is read, which decides the fix a libpython link gets: "check" (a
     #: finished wheel or tree), "build" (a setuptools build with the plugin on, no wheel
     #: yet) or "backend" (the wrapper around another PEP 517 backend, named by backend_hint).

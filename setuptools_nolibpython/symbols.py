@@ -48,6 +48,7 @@ from .pybuild import (
     is_abi3t_name,
     is_python_symbol,
 )
+from .results import SymbolSettings
 from .sources import ByteSource
 from .stable_abi import Version, format_version, parse_limited_api
 from .stable_abi import load as load_stable_abi
@@ -462,23 +463,20 @@ def _target(elf_class: int, machine: str, libc: Optional[str]) -> str:
     return f"{elf_class}-bit {describe_machine(machine)}" + (f", {libc}" if libc else "")
 
 
-def symbol_checks(
-    severity: str, interpreter: Optional[str] = None, wheel_tags: Union[WheelTarget, Iterable[str]] = (),
-    missing_libraries: str = "warn",
-    environment: bool = False,
-) -> Tuple[SymbolCheck, ...]:
-    """The one factory of whole-wheel symbol checks, for the build and the CLI alike.
+def symbol_checks(settings: Optional[SymbolSettings]) -> Tuple[SymbolCheck, ...]:
+    """The one factory of whole-wheel symbol checks, for the build and the CLI alike: a
+    fresh check per scan, made from its settings (None: no check).
 
-    ``severity`` is "error", "warn" or "off" (no check). Imported without an ImportError
-    guard on purpose: a broken symbols/ldso/interpreter module must fail loudly, never
-    turn the check off and let every build pass. ``missing_libraries`` "error" is for a
-    finished wheel (the CLI); a build leaves unbundled libraries to auditwheel.
-    ``environment``: the files are an installed environment (SymbolCheck.environment).
+    Imported without an ImportError guard on purpose: a broken symbols/ldso/interpreter
+    module must fail loudly, never turn the check off and let every build pass.
+    ``missing_libraries`` "error" is strict mode; a build leaves unbundled libraries to
+    auditwheel. ``environment``: the files are an installed environment (SymbolCheck.environment).
     """
-    if severity == "off":
+    if settings is None:
         return ()
-    return (SymbolCheck(severity=severity, interpreter=interpreter, wheel_tags=wheel_tags,
-                        missing_libraries=missing_libraries, environment=environment),)
+    return (SymbolCheck(severity=settings.severity, interpreter=settings.interpreter,
+                        wheel_tags=settings.wheel_tags, missing_libraries=settings.missing_libraries,
+                        environment=settings.environment),)
 
 
 class Provided(NamedTuple):

@@ -72,7 +72,7 @@ def build(tree: Path, name: str, soname: str, rpath: Sequence[str] = ()) -> Path
 
 def missing_problems(tree: Path, strict: bool = False) -> Dict[str, List[str]]:
     chk = SymbolCheck(severity="error", interpreter=sys.executable, missing_libraries="error" if strict else "warn")
-    report = scan_tree(str(tree), ScanOptions(check_rpath=False, checks=(chk,)))
+    report = scan_tree(str(tree), ScanOptions(check_rpath=False), checks=(chk,))
     return {
         f.path: [p.severity for p in f.problems if p.code == MISSING_LIBRARY]
         for f in report.files

@@ -44,7 +44,7 @@ from setuptools_nolibpython.dynsym import read_dynamic_symbols, symbol_key
 from setuptools_nolibpython.elf import ElfReadError, read_elf
 from setuptools_nolibpython.enforce import ViolationError, enforce
 from setuptools_nolibpython.interpreter import interpreter_scope
-from setuptools_nolibpython.results import ERROR, WARNING, Problem, ScanOptions
+from setuptools_nolibpython.results import ERROR, WARNING, Problem, ScanOptions, SymbolSettings
 from setuptools_nolibpython.scan import scan_file, scan_tree, scan_wheel
 from setuptools_nolibpython.sources import FileSource
 from setuptools_nolibpython.symbols import (
@@ -120,7 +120,7 @@ def symbol_problems(report_files: Iterable[object]) -> Dict[str, List[Problem]]:
 
 def check_tree(root: Path, **kwargs: object) -> Tuple[Dict[str, List[Problem]], SymbolCheck]:
     chk = SymbolCheck(**kwargs)  # type: ignore[arg-type]
-    report = scan_tree(str(root), ScanOptions(check_rpath=False, checks=(chk,)))
+    report = scan_tree(str(root), ScanOptions(check_rpath=False), checks=(chk,))
     assert not report.errors
     return symbol_problems(report.files), chk
 
@@ -208,11 +208,11 @@ def test_lying_or_truncated_symbol_tables_are_one_line_errors(modules: Dict[str,
             read_dynamic_symbols(src, read_elf(src))
     assert "\n" not in str(exc.value) and "buckets" in str(exc.value)
     # Through the scanner the same file is "unreadable", named, no traceback.
-    result = scan_file(str(liar), ScanOptions(checks=(SymbolCheck(),)))
+    result = scan_file(str(liar), ScanOptions(symbols=SymbolSettings()))
     assert result.verdict == "unreadable"
     assert any("buckets" in p.message for p in result.problems)
     # Negative control: the unpatched file reads fine.
-    assert scan_file(str(src_path), ScanOptions(checks=(SymbolCheck(),))).info is not None
+    assert scan_file(str(src_path), ScanOptions(symbols=SymbolSettings())).info is not None
 
 
 # ---------------------------------------------------------------- (a) unresolved symbols
@@ -342,7 +342,7 @@ def test_static_libpython_is_an_embedded_runtime(modules: Dict[str, Path]) -> No
     assert check_tree(modules["clean"].parent)[0] == {}
     # libpython itself is not "embedding" (shipping it is the needs-libpython policy's business).
     libdir = Path(sysconfig.get_config_var("LIBDIR"))
-    lib = scan_file(str(libdir / "libpython3.11.so.1.0"), ScanOptions(checks=(SymbolCheck(),)))
+    lib = scan_file(str(libdir / "libpython3.11.so.1.0"), ScanOptions(symbols=SymbolSettings()))
     assert lib.info is not None and not any(p.code == EMBEDDED_RUNTIME for p in lib.problems)
 
 
@@ -529,7 +529,7 @@ def test_plugin_build_fails_on_missing_symbol_and_import_proves_it(
     wheel = built_wheel(off.out_dir)  # type: ignore[attr-defined]
     # ... the checker run on that wheel predicts the failure ...
     chk = SymbolCheck(wheel_tags=[wheel.name])
-    report = scan_wheel(str(wheel), ScanOptions(checks=(chk,)))
+    report = scan_wheel(str(wheel), ScanOptions(), checks=(chk,))
     predicted = [p.detail for f in report.files for p in f.problems if p.code == UNRESOLVED]
     assert predicted == ["nolibpython_missing_symbol"]
     # ... and importing it fails exactly so.
@@ -559,7 +559,7 @@ def test_plugin_build_abi3_target_from_wheel_tag(plugin_builds: Dict[str, subpro
     assert "-cp39-abi3-" in wheel.name
     with zipfile.ZipFile(wheel) as zf:
         assert any(n.endswith(".abi3.so") for n in zf.namelist())
-    report = scan_wheel(str(wheel), ScanOptions(checks=(SymbolCheck(wheel_tags=[wheel.name]),)))
+    report = scan_wheel(str(wheel), ScanOptions(symbols=SymbolSettings(wheel_tags=(wheel.name,))))
     assert symbol_problems(report.files) == {}
 
 
@@ -591,7 +591,7 @@ def test_no_false_positives_on_real_wheels(name: str) -> None:
     wheel = corpus_wheel(name)
     chk = TimedCheck(wheel_tags=[wheel.name])
     start = time.perf_counter()
-    report = scan_wheel(str(wheel), ScanOptions(checks=(chk,)))
+    report = scan_wheel(str(wheel), ScanOptions(), checks=(chk,))
     elapsed = time.perf_counter() - start
     # What the symbol check adds to the scan is printed below; its target lives in make bench.
     problems = symbol_problems(report.files)
