@@ -145,7 +145,6 @@ class TargetResult:
 class _Target:
     kind: str
     path: str
-    options: ScanOptions
     collected: Collected
     warnings: List[str]
 
@@ -187,7 +186,7 @@ def _collect(path: str, kind: str, settings: CheckSettings,
         collected = collect_paths(path, [(path, path)], options)
     else:
         collected = collect_wheel(path, options)  # container problems (wheelsafety) come back as errors
-    return _Target(kind, path, options, collected, warnings)
+    return _Target(kind, path, collected, warnings)
 
 
 @dataclass(frozen=True)
