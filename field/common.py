@@ -23,7 +23,8 @@ else:  # pragma: no cover - the runner itself runs on 3.11+ in practice
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run as `python field/run.py`: devtools/ sits at the top
     sys.path.insert(0, str(REPO))
-# Re-exported (``as``) for the stages and tests/test_field_subset.py.
+# Re-exported (``as``) for the stages and tests/test_field_subset.py. DEBIAN_PYTHON: Debian's
+# static python3.11, where (c) is installed and cp311/abi3 wheels are judged.
 from devtools.machine import DEBIAN_PYTHON as DEBIAN_PYTHON  # noqa: E402
 from devtools.machine import find_links_file as find_links_file  # noqa: E402
 from devtools.machine import pyenv_python as pyenv_python  # noqa: E402
@@ -38,7 +39,7 @@ WITHOUT_LIBPYTHON = REPO / "tests" / "support" / "without_libpython.sh"
 PYENV_ROOT = pyenv_root()
 #: The interpreter that builds every sdist (pyenv, --enable-shared).
 BUILD_PYTHON_VERSION = "3.11.7"
-#: Debian's static python3.11 (DEBIAN_PYTHON): where (c) is installed and cp311/abi3 wheels are judged.
+#: Build (c)'s LDFLAGS: libpython forced into every link, and -z defs, which the plugin must cancel.
 HOSTILE_LDFLAGS = "-Wl,--no-as-needed -lpython3.11 -Wl,-z,defs"
 LOG_PREFIX = "setuptools-nolibpython:"
 KINDS_OF_SDIST = (
@@ -60,8 +61,6 @@ KINDS_OF_SDIST = (
 
 class FieldError(Exception):
     """A one-line problem with the trial's inputs (data file, cache, machine)."""
-
-
 
 
 # ---------------------------------------------------------------------------- data file
