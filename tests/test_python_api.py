@@ -52,6 +52,8 @@ def test_check_reproduces_the_cli(wheels: Dict[str, Path], options: List[str]) -
     cli_doc = check_doc(*options, *paths)
     assert as_json(result.document()) == cli_doc
     assert result.status == cli_doc["exit_status"]
+    if options:  # control: the options change the document, so equal documents mean the same options
+        assert as_json(api.check(paths).document()) != cli_doc
     for target in paths:  # every target is judged, in the order given
         assert any(t.report.target == target for t in result.targets)
 
